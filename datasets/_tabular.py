@@ -1,0 +1,273 @@
+"""The in-memory map-style dataset that every reader builds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+__all__ = ["TabularDataset", "TASKS"]
+
+TASKS = ("regression", "binary", "multiclass")
+
+
+def _as_index(idx: Any, n: int) -> torch.Tensor | int | slice:
+    """Normalise an index into an int, a slice, or a 1-D int64 tensor."""
+    if isinstance(idx, (int, np.integer)):
+        i = int(idx)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} is out of range for a dataset of {n} rows")
+        return i
+    if isinstance(idx, slice):
+        return idx
+    if isinstance(idx, torch.Tensor):
+        t = idx
+    else:
+        t = torch.as_tensor(np.asarray(idx))
+    if t.dtype == torch.bool:
+        if t.shape != (n,):
+            raise IndexError(f"boolean mask should have shape ({n},), but got {tuple(t.shape)}")
+        return t.nonzero().flatten()
+    if t.dtype.is_floating_point or t.dtype.is_complex:
+        raise IndexError(f"indices should be integers, but got dtype {t.dtype}")
+    if t.ndim == 0:
+        return _as_index(int(t), n)
+    t = t.reshape(-1).to(torch.int64)
+    if t.numel():
+        lo, hi = int(t.min()), int(t.max())
+        if lo < -n or hi >= n:
+            bad = lo if lo < -n else hi
+            raise IndexError(f"index {bad} is out of range for a dataset of {n} rows")
+        if lo < 0:
+            t = torch.where(t < 0, t + n, t)
+    return t
+
+
+class TabularDataset(Dataset):
+    """A map-style dataset of one float32 feature matrix and one target tensor.
+
+    Rows are indexed in one tensor operation: ``ds[i]`` returns one row ``(x, y)``
+    with ``x`` of shape ``[F]``; ``ds[[i, j, k]]``, ``ds[a:b]`` or ``ds[index_tensor]``
+    return the whole batch ``(X[idx], y[idx])`` at once. It works unchanged with a
+    plain :class:`torch.utils.data.DataLoader`; :func:`tabloader.loaders.make_loader`
+    uses the whole-batch path.
+
+    Parameters
+    ----------
+    features : torch.Tensor or array-like
+        Feature matrix ``[N, F]``; converted once to a contiguous, writable float32 tensor.
+    targets : torch.Tensor or array-like, optional
+        Targets already encoded for ``task``: float32 ``[N, 1]`` (regression, binary 0/1)
+        or int64 ``[N]`` (multiclass class indices). ``None`` for a features-only dataset,
+        whose rows are then just ``x``.
+    feature_names : sequence of str, optional
+        One name per feature column; defaults to ``"0"``, ``"1"``, ...
+    target_name : str, optional
+        Name of the target column.
+    task : {"regression", "binary", "multiclass"}, optional
+        What the targets are. Required when ``targets`` is given.
+    classes : array-like, optional
+        The original class labels, sorted; ``classes[k]`` is the label of class index ``k``.
+    source : str, optional
+        Where the data came from, used in messages and ``repr``.
+
+    Attributes
+    ----------
+    features : torch.Tensor
+        ``[N, F]`` float32, contiguous, row-major, writable (no copy is made on access).
+    targets : torch.Tensor or None
+        ``[N, 1]`` float32 or ``[N]`` int64.
+    classes_ : numpy.ndarray or None
+        Class labels of a classification task, in the order of the class indices.
+    categories_ : dict
+        For each one-hot encoded column, its levels in the order of the output columns.
+    fill_values_ : dict
+        For ``missing="mean"``, the value filled in for each column that had missing cells.
+    n_dropped_ : int
+        For ``missing="drop"``, how many rows were dropped.
+    """
+
+    def __init__(
+        self,
+        features: Any,
+        targets: Any = None,
+        *,
+        feature_names: Sequence[str] | None = None,
+        target_name: str | None = None,
+        task: str | None = None,
+        classes: Any = None,
+        source: str | None = None,
+    ) -> None:
+        X = _to_float_matrix(features)
+        n, f = X.shape
+        if feature_names is None:
+            feature_names = [str(j) for j in range(f)]
+        feature_names = [str(c) for c in feature_names]
+        if len(feature_names) != f:
+            raise ValueError(
+                f"feature_names should have one name per feature column ({f}), "
+                f"but got {len(feature_names)} names"
+            )
+        y = None
+        if targets is not None:
+            if task not in TASKS:
+                raise ValueError(f"task should be one of {list(TASKS)}, but got task={task!r}")
+            y = torch.as_tensor(targets)
+            if task == "multiclass":
+                y = y.reshape(-1).to(torch.int64)
+            else:
+                y = y.reshape(-1, 1).to(torch.float32)
+            y = y.contiguous()
+            if y.shape[0] != n:
+                raise ValueError(
+                    f"features and targets should have the same number of rows, "
+                    f"but got {n} and {y.shape[0]}"
+                )
+        elif task is not None and task not in TASKS:
+            raise ValueError(f"task should be one of {list(TASKS)}, but got task={task!r}")
+        self.features: torch.Tensor = X
+        self.targets: torch.Tensor | None = y
+        self.feature_names: list[str] = feature_names
+        self.target_name = target_name
+        self.task = task
+        self.classes_ = None if classes is None else np.asarray(classes)
+        self.source = source
+        self.categories_: dict[str, list] = {}
+        self.fill_values_: dict[str, float] = {}
+        self.n_dropped_: int = 0
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_tensors(cls, X: Any, y: Any = None, **kwargs: Any) -> TabularDataset:
+        """Build from a feature matrix and raw target values (tensors or numpy arrays).
+
+        The target values are encoded like a file's target column: see
+        :meth:`from_numpy`.
+        """
+        return cls.from_numpy(X, y, **kwargs)
+
+    @classmethod
+    def from_numpy(
+        cls,
+        X: Any,
+        y: Any = None,
+        *,
+        task: str | None = None,
+        feature_names: Sequence[str] | None = None,
+        target_name: str | None = None,
+        missing: str = "error",
+    ) -> TabularDataset:
+        """Build from a numeric ``[N, F]`` array (numpy or torch) and raw target values.
+
+        ``y`` holds raw labels or values (any label type for classification); it is
+        encoded following ``task`` (inferred when omitted, see :func:`infer_task`).
+        """
+        from tabloader.datasets._convert import dataset_from_arrays
+
+        return dataset_from_arrays(
+            cls,
+            X,
+            y,
+            task=task,
+            feature_names=feature_names,
+            target_name=target_name,
+            missing=missing,
+        )
+
+    @classmethod
+    def from_pandas(cls, df: Any, *, target: Any = None, **spec: Any) -> TabularDataset:
+        """Build from a :class:`pandas.DataFrame`; ``target`` and ``spec`` as for files."""
+        from tabloader.datasets._convert import dataset_from_pandas
+
+        return dataset_from_pandas(cls, df, target=target, **spec)
+
+    @classmethod
+    def from_arrow(cls, table: Any, *, target: Any = None, **spec: Any) -> TabularDataset:
+        """Build from a :class:`pyarrow.Table`; ``target`` and ``spec`` as for files."""
+        from tabloader.datasets._convert import dataset_from_arrow
+
+        return dataset_from_arrow(cls, table, target=target, **spec)
+
+    # ------------------------------------------------------------------ protocol
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    def __getitem__(self, idx: Any):
+        i = _as_index(idx, len(self))
+        if isinstance(i, torch.Tensor):
+            x = self.features.index_select(0, i)
+            if self.targets is None:
+                return x
+            return x, self.targets.index_select(0, i)
+        x = self.features[i]
+        if self.targets is None:
+            return x
+        return x, self.targets[i]
+
+    @property
+    def n_features(self) -> int:
+        """Number of feature columns ``F`` (after one-hot encoding)."""
+        return self.features.shape[1]
+
+    @property
+    def n_classes(self) -> int | None:
+        """Number of classes of a classification task, else ``None``."""
+        return None if self.classes_ is None else len(self.classes_)
+
+    def subset(self, indices: Any) -> TabularDataset:
+        """A new dataset of the given rows (copied into contiguous tensors), same metadata."""
+        i = _as_index(indices, len(self))
+        if isinstance(i, int):
+            i = torch.tensor([i])
+        elif isinstance(i, slice):
+            i = torch.arange(len(self))[i]
+        out = TabularDataset.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        out.features = self.features.index_select(0, i)
+        out.targets = None if self.targets is None else self.targets.index_select(0, i)
+        return out
+
+    def to(self, device: Any) -> TabularDataset:
+        """Move the tensors to ``device`` (e.g. ``"cuda"``), in place; returns ``self``."""
+        self.features = self.features.to(device)
+        if self.targets is not None:
+            self.targets = self.targets.to(device)
+        return self
+
+    def __repr__(self) -> str:
+        parts = [f"n_rows={len(self)}", f"n_features={self.n_features}"]
+        if self.task is not None:
+            parts.append(f"task={self.task!r}")
+        if self.target_name is not None:
+            parts.append(f"target={self.target_name!r}")
+        if self.classes_ is not None:
+            parts.append(f"n_classes={len(self.classes_)}")
+        if self.source:
+            parts.append(f"source={self.source!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def _to_float_matrix(features: Any) -> torch.Tensor:
+    if isinstance(features, torch.Tensor):
+        X = features.detach()
+        if X.dtype != torch.float32:
+            X = X.to(torch.float32)
+    else:
+        arr = np.asarray(features)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(
+                f"features should be a numeric array, but got dtype {arr.dtype}; "
+                "encode non-numeric columns first (files and DataFrames: categorical=[...])"
+            )
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        if not arr.flags.writeable:
+            arr = arr.copy()
+        X = torch.from_numpy(arr)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2:
+        raise ValueError(f"features should be a 2-D [N, F] matrix, but got shape {tuple(X.shape)}")
+    return X.contiguous()

@@ -1,0 +1,3 @@
+"""DataLoader factories."""
+
+__all__: list[str] = []
