@@ -1,9 +1,25 @@
 """Datasets that read CSV and Parquet files into tensors.
 
 ``TabularDataset`` is the in-memory map-style dataset; ``CsvDataset`` and
-``ParquetDataset`` build it from files.
+``ParquetDataset`` build it from files, ``read_dataset`` picks the reader by format,
+and ``split`` makes train/validation/test parts.
 """
 
+from tabloader.datasets._convert import MISSING_POLICIES, infer_task
+from tabloader.datasets._csv import CsvDataset
+from tabloader.datasets._open import read_dataset, source_format
+from tabloader.datasets._parquet import ParquetDataset
+from tabloader.datasets._split import split
 from tabloader.datasets._tabular import TASKS, TabularDataset
 
-__all__ = ["TASKS", "TabularDataset"]
+__all__ = [
+    "CsvDataset",
+    "MISSING_POLICIES",
+    "ParquetDataset",
+    "TASKS",
+    "TabularDataset",
+    "infer_task",
+    "read_dataset",
+    "source_format",
+    "split",
+]

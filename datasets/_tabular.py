@@ -185,6 +185,13 @@ class TabularDataset(Dataset):
         return dataset_from_pandas(cls, df, target=target, **spec)
 
     @classmethod
+    def from_path(cls, source: Any, **kwargs: Any) -> TabularDataset:
+        """Read CSV or Parquet files, choosing the reader by format (see ``read_dataset``)."""
+        from tabloader.datasets._open import read_dataset
+
+        return read_dataset(source, **kwargs)
+
+    @classmethod
     def from_arrow(cls, table: Any, *, target: Any = None, **spec: Any) -> TabularDataset:
         """Build from a :class:`pyarrow.Table`; ``target`` and ``spec`` as for files."""
         from tabloader.datasets._convert import dataset_from_arrow

@@ -1,0 +1,381 @@
+"""CSV files into a TabularDataset, parsed by pyarrow's multi-threaded CSV reader."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from tabloader.datasets._convert import ColumnRef, ColumnSpec, _first_non_numeric, build_dataset
+from tabloader.datasets._origin import Origin
+from tabloader.datasets._source import Source, resolve_files
+from tabloader.datasets._tabular import TabularDataset
+from tabloader.errors import (
+    EmptyDataError,
+    ParseError,
+    SchemaError,
+    UnsupportedFormatError,
+)
+
+__all__ = ["CsvDataset", "CsvOptions", "read_csv_table"]
+
+_SNIFF_BYTES = 1 << 20
+
+
+class CsvOptions:
+    """How CSV text is split into rows and fields (shared by every CSV reader)."""
+
+    def __init__(
+        self,
+        header: bool = True,
+        delimiter: str | None = None,
+        comment: str | None = None,
+        skip_rows: int = 0,
+        encoding: str = "utf8",
+    ) -> None:
+        if not isinstance(header, bool):
+            raise TypeError(f"header should be True or False, but got header={header!r}")
+        if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+            raise ValueError(
+                f"delimiter should be a single character, but got delimiter={delimiter!r}"
+            )
+        if comment is not None and (not isinstance(comment, str) or len(comment) != 1):
+            raise ValueError(f"comment should be a single character, but got comment={comment!r}")
+        if isinstance(skip_rows, bool) or not isinstance(skip_rows, int) or skip_rows < 0:
+            raise ValueError(
+                f"skip_rows should be a non-negative integer, but got skip_rows={skip_rows!r}"
+            )
+        self.header = header
+        self.delimiter = delimiter
+        self.comment = comment
+        self.skip_rows = skip_rows
+        self.encoding = encoding
+
+    def delimiter_for(self, path: str) -> str:
+        if self.delimiter is not None:
+            return self.delimiter
+        return "\t" if ".tsv" in path.lower() else ","
+
+
+def _open_text_head(path: str) -> bytes:
+    with pa.input_stream(path, compression="detect") as fh:
+        return fh.read(_SNIFF_BYTES)
+
+
+def _iter_lines(path: str):
+    """Raw lines (bytes, no line ending) of a possibly compressed file."""
+    with pa.input_stream(path, compression="detect") as fh:
+        text = io.TextIOWrapper(
+            io.BufferedReader(fh), encoding="utf-8", errors="replace", newline=""
+        )
+        for line in text:
+            yield line.rstrip("\r\n")
+
+
+def _is_skipped(line: str, comment: str | None) -> bool:
+    stripped = line.strip()
+    return not stripped or (comment is not None and stripped.startswith(comment))
+
+
+def _first_line(path: str, opts: CsvOptions) -> str | None:
+    head = _open_text_head(path)
+    if head[:4] == b"PAR1":
+        raise UnsupportedFormatError(
+            f"{path} is a Parquet file, not CSV; use ParquetDataset or TabularDataset.from_path"
+        )
+    if b"\x00" in head:
+        raise UnsupportedFormatError(
+            f"{path} is not a CSV file (it has binary content); tabloader reads CSV and Parquet"
+        )
+    skipped = 0
+    for line in _iter_lines(path):
+        if skipped < opts.skip_rows:
+            skipped += 1
+            continue
+        if _is_skipped(line, opts.comment):
+            continue
+        return line
+    return None
+
+
+def _line_of_row(path: str, row: int, opts: CsvOptions) -> int | None:
+    """1-based line number of data row ``row`` (0-based) of ``path``."""
+    seen_header = not opts.header
+    data_row = -1
+    for lineno, line in enumerate(_iter_lines(path), start=1):
+        if lineno <= opts.skip_rows or _is_skipped(line, opts.comment):
+            continue
+        if not seen_header:
+            seen_header = True
+            continue
+        data_row += 1
+        if data_row == row:
+            return lineno
+    return None
+
+
+def _find_ragged_line(path: str, opts: CsvOptions, n_fields: int) -> tuple[int, int] | None:
+    delim = opts.delimiter_for(path)
+    lines = (
+        (i, line)
+        for i, line in enumerate(_iter_lines(path), start=1)
+        if i > opts.skip_rows and not _is_skipped(line, opts.comment)
+    )
+    for i, line in lines:
+        fields = next(csv.reader([line], delimiter=delim))
+        if len(fields) != n_fields:
+            return i, len(fields)
+    return None
+
+
+def _column_names(path: str, opts: CsvOptions) -> list[str]:
+    line = _first_line(path, opts)
+    if line is None:
+        raise EmptyDataError(
+            f"{path} is empty"
+            + (" after skipping comment lines" if opts.comment else "")
+            + (f" and {opts.skip_rows} skipped rows" if opts.skip_rows else "")
+            + "; expected "
+            + ("a header line and data rows" if opts.header else "data rows")
+        )
+    fields = next(csv.reader([line], delimiter=opts.delimiter_for(path)))
+    if not opts.header:
+        return [str(i) for i in range(len(fields))]
+    names = [f.strip() for f in fields]
+    for i, nm in enumerate(names):
+        if not nm:
+            names[i] = str(i)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SchemaError(
+            f"{path} has duplicate column names {dupes} in its header; rename them, "
+            "or pass header=False if the first line is data"
+        )
+    return names
+
+
+def _csv_input(path: str, opts: CsvOptions) -> Any:
+    """The file itself, or (with ``comment=``) its text with comment lines removed."""
+    if opts.comment is None:
+        return path
+    c = opts.comment.encode()
+    with pa.input_stream(path, compression="detect") as fh:
+        data = fh.read()
+    lines = data.splitlines(keepends=True)
+    head, rest = lines[: opts.skip_rows], lines[opts.skip_rows :]
+    kept = [ln for ln in rest if not ln.lstrip().startswith(c)]
+    return io.BytesIO(b"".join(head + kept))
+
+
+_COLUMN_RE = re.compile(r"In CSV column #(\d+)")
+
+
+def read_csv_table(
+    path: str,
+    opts: CsvOptions,
+    names: list[str],
+    include: Sequence[str],
+    column_types: dict[str, pa.DataType],
+) -> pa.Table:
+    """Read the ``include`` columns of one CSV file into an Arrow table (errors explained)."""
+    delim = opts.delimiter_for(path)
+    read_options = pacsv.ReadOptions(
+        column_names=names,
+        skip_rows=opts.skip_rows,
+        skip_rows_after_names=1 if opts.header else 0,
+        encoding=opts.encoding,
+        block_size=1 << 22,
+    )
+    parse_options = pacsv.ParseOptions(delimiter=delim)
+    convert_options = pacsv.ConvertOptions(
+        include_columns=list(include),
+        column_types=column_types,
+        strings_can_be_null=True,
+    )
+    try:
+        return pacsv.read_csv(
+            _csv_input(path, opts),
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=convert_options,
+        )
+    except pa.ArrowInvalid as exc:
+        msg = str(exc)
+        if "Expected" in msg and "columns, got" in msg:
+            found = _find_ragged_line(path, opts, len(names))
+            where = (
+                f"line {found[0]} has {found[1]} fields"
+                if found
+                else "a row has a different number of fields"
+            )
+            raise ParseError(
+                f"ragged row in {path}: {where}, but the "
+                + ("header has" if opts.header else "first row has")
+                + f" {len(names)}; fix the row, or check delimiter={delim!r}"
+            ) from exc
+        m = _COLUMN_RE.search(msg)
+        if m is not None:
+            col = names[int(m.group(1))] if int(m.group(1)) < len(names) else None
+            if col is not None:
+                raise _BadColumn(col) from exc
+        if "Empty CSV file" in msg:
+            raise EmptyDataError(f"{path} is empty; expected a header line and data rows") from exc
+        raise ParseError(f"could not parse {path} as CSV: {msg}") from exc
+    except UnicodeDecodeError as exc:
+        raise ParseError(
+            f"{path} is not valid {opts.encoding} text ({exc}); pass encoding="
+        ) from exc
+
+
+class _BadColumn(Exception):
+    def __init__(self, column: str) -> None:
+        super().__init__(column)
+        self.column = column
+
+
+class CsvDataset(TabularDataset):
+    """A :class:`TabularDataset` read from one or more CSV files.
+
+    Parameters
+    ----------
+    source : path, list of paths, directory or glob pattern
+        CSV files (optionally ``.gz``/``.bz2``/``.zst`` compressed). Several files must
+        have the same columns; their rows are concatenated in order (a directory or a glob
+        is read in sorted path order).
+    target : str or int, optional
+        The target column: a name, or a position (negative counts from the end,
+        ``-1`` = last column). ``None`` for a features-only dataset.
+    features : list of str or int, optional
+        Feature columns (names or positions); default every column but the target.
+    categorical : list of str or int, optional
+        Feature columns to one-hot encode (levels in sorted order; named ``"col=level"``).
+    task : {"regression", "binary", "multiclass"}, optional
+        What the target is; inferred when omitted (see :func:`tabloader.datasets.infer_task`).
+    missing : {"error", "drop", "mean"}, default "error"
+        What to do with empty, null, NaN or inf cells.
+    header : bool, default True
+        Whether the first (non-skipped, non-comment) line holds column names. With
+        ``header=False`` the columns are named by position: ``"0"``, ``"1"``, ...
+    delimiter : str, optional
+        Field separator; default ``","`` (``"\\t"`` for ``.tsv`` files).
+    comment : str, optional
+        Lines starting with this character (after optional spaces) are ignored.
+    skip_rows : int, default 0
+        Lines to skip at the top of each file, before the header.
+    encoding : str, default "utf8"
+
+    Examples
+    --------
+    >>> ds = CsvDataset("data-03-diabetes.csv", header=False, target=-1)  # doctest: +SKIP
+    >>> x, y = ds[0]
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        target: ColumnRef | None = None,
+        features: Sequence[ColumnRef] | None = None,
+        categorical: Sequence[ColumnRef] = (),
+        task: str | None = None,
+        missing: str = "error",
+        header: bool = True,
+        delimiter: str | None = None,
+        comment: str | None = None,
+        skip_rows: int = 0,
+        encoding: str = "utf8",
+    ) -> None:
+        spec = ColumnSpec(target, features, list(categorical or []), task, missing)
+        spec.validate()
+        opts = CsvOptions(header, delimiter, comment, skip_rows, encoding)
+        table, origin, spec = _read_csv_files(source, opts, spec)
+        built = build_dataset(TabularDataset, table, spec, origin)
+        self.__dict__.update(built.__dict__)
+        self.csv_options = opts
+
+
+def _read_csv_files(
+    source: Source, opts: CsvOptions, spec: ColumnSpec
+) -> tuple[pa.Table, Origin, ColumnSpec]:
+    files, _, name = resolve_files(source, fmt="csv")
+    names = _column_names(files[0], opts)
+    target, features, categorical = spec.resolve(names, files[0])
+    resolved = ColumnSpec(target, features, categorical, spec.task, spec.missing)
+    include = resolved.needed(names, files[0])
+    types: dict[str, pa.DataType] = {c: pa.float32() for c in features if c not in categorical}
+    types.update({c: pa.string() for c in categorical})
+    if target is not None and spec.task == "regression":
+        types[target] = pa.float32()
+    origin = Origin(name, [], partial(_line_of_row, opts=opts))
+    tables = []
+    for path in files:
+        these = names if path == files[0] else _column_names(path, opts)
+        if these != names:
+            missing_cols = [c for c in names if c not in these]
+            extra = [c for c in these if c not in names]
+            detail = (
+                f"{files[0]} has {names}, {path} has {these}"
+                if not (missing_cols or extra)
+                else f"{path} lacks {missing_cols} and has extra {extra}"
+            )
+            raise SchemaError(
+                f"CSV files {files[0]} and {path} have different columns: {detail}; "
+                "every file of one dataset must have the same columns in the same order"
+            )
+        table = _read_one(path, opts, names, include, types, target)
+        if table.num_rows == 0:
+            raise EmptyDataError(
+                f"{path} has "
+                + ("a header but " if opts.header else "")
+                + "no data rows; expected at least one row"
+            )
+        origin.files.append((path, table.num_rows))
+        tables.append(table)
+    if len(tables) == 1:
+        table = tables[0]
+    else:
+        try:
+            table = pa.concat_tables(tables, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise SchemaError(
+                f"the CSV files of {name} have incompatible column types: {exc}"
+            ) from exc
+    return table, origin, resolved
+
+
+def _read_one(
+    path: str,
+    opts: CsvOptions,
+    names: list[str],
+    include: Sequence[str],
+    types: dict[str, pa.DataType],
+    target: str | None,
+) -> pa.Table:
+    types = dict(types)
+    for _ in range(2):
+        try:
+            return read_csv_table(path, opts, names, include, types)
+        except _BadColumn as bad:
+            col = bad.column
+            if col == target and types.get(col) != pa.string():
+                # the target's inferred type broke later in the file: read labels as text
+                types[col] = pa.string()
+                continue
+            if types.get(col) == pa.float32():
+                text = read_csv_table(path, opts, names, [col], {col: pa.string()}).column(col)
+                row, value = _first_non_numeric(text)
+                line = _line_of_row(path, row, opts)
+                raise ParseError(
+                    f"column {col!r} in {path} should be numeric, but row {row}"
+                    + (f" (line {line})" if line else "")
+                    + f" has {value!r}; pass categorical=[{col!r}] to one-hot encode it, "
+                    "or fix the cell"
+                ) from bad.__cause__
+            raise ParseError(f"could not parse column {col!r} of {path}: {bad.__cause__}") from None
+    raise AssertionError("unreachable")  # pragma: no cover

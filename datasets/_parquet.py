@@ -1,0 +1,159 @@
+"""Parquet files (one, several, or a hive-partitioned directory) into a TabularDataset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from tabloader.datasets._convert import ColumnRef, ColumnSpec, build_dataset
+from tabloader.datasets._origin import Origin
+from tabloader.datasets._source import Source, _sniff_format, resolve_files
+from tabloader.datasets._tabular import TabularDataset
+from tabloader.errors import ParseError, SchemaError, UnsupportedFormatError
+
+__all__ = ["ParquetDataset", "parquet_schema", "read_parquet_table"]
+
+
+def _kind(t: pa.DataType) -> str:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "number"
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return "text"
+    return str(t)
+
+
+def _read_schema(path: str) -> pa.Schema:
+    try:
+        return pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        if _sniff_format(path) == "csv":
+            raise UnsupportedFormatError(
+                f"{path} is not a Parquet file (it looks like CSV text); use CsvDataset "
+                "or TabularDataset.from_path"
+            ) from exc
+        raise ParseError(
+            f"{path} is not a readable Parquet file (corrupt or truncated: {exc}); "
+            "re-write it, or remove it from the source"
+        ) from exc
+
+
+def parquet_schema(files: Sequence[str]) -> pa.Schema:
+    """The shared schema of ``files``; a SchemaError names two files that disagree.
+
+    Columns must have the same names in every file; their types may differ only in width
+    (``int32`` and ``int64``, say) and are then promoted.
+    """
+    first = _read_schema(files[0])
+    schemas = [first]
+    for path in files[1:]:
+        s = _read_schema(path)
+        a, b = first.names, s.names
+        if a != b:
+            only_a = [c for c in a if c not in b]
+            only_b = [c for c in b if c not in a]
+            if only_a or only_b:
+                col = (only_a or only_b)[0]
+                has, lacks = (files[0], path) if only_a else (path, files[0])
+                raise SchemaError(
+                    f"Parquet files {files[0]} and {path} have different schemas: column "
+                    f"{col!r} is in {has} but not in {lacks}; every file must have the same columns"
+                )
+        for fld in s:
+            other = first.field(fld.name)
+            if _kind(other.type) != _kind(fld.type):
+                raise SchemaError(
+                    f"Parquet files {files[0]} and {path} have different schemas: column "
+                    f"{fld.name!r} is {other.type} in {files[0]} but {fld.type} in {path}"
+                )
+        schemas.append(s)
+    if len(schemas) == 1:
+        return first
+    return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+
+
+def read_parquet_table(
+    files: list[str], base_dir: str | None, spec: ColumnSpec, name: str
+) -> tuple[pa.Table, ColumnSpec, list[tuple[str, int]]]:
+    """Read only the columns ``spec`` needs; hive partition keys become columns."""
+    schema = parquet_schema(files)
+    partitioning = None
+    if base_dir is not None:
+        partitioning = pads.HivePartitioning.discover(infer_dictionary=False)
+    try:
+        dataset = pads.dataset(
+            files,
+            schema=None,
+            format="parquet",
+            partitioning=partitioning,
+            partition_base_dir=base_dir,
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ParseError(f"could not open the Parquet files of {name}: {exc}") from exc
+    part_fields = [f for f in dataset.schema if f.name not in schema.names]
+    full = pa.schema(list(schema) + part_fields)
+    columns = full.names
+    target, features, categorical = spec.resolve(columns, name)
+    resolved = ColumnSpec(target, features, categorical, spec.task, spec.missing)
+    needed = resolved.needed(columns, name)
+    dataset = pads.dataset(
+        files,
+        schema=full,
+        format="parquet",
+        partitioning=partitioning
+        if partitioning is None
+        else pads.HivePartitioning(pa.schema(part_fields)),
+        partition_base_dir=base_dir,
+    )
+    counts: list[tuple[str, int]] = []
+    tables = []
+    for fragment in dataset.get_fragments():
+        try:
+            t = fragment.to_table(columns=needed, schema=full)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ParseError(
+                f"{fragment.path} is not a readable Parquet file (corrupt data: {exc}); "
+                "re-write it, or remove it from the source"
+            ) from exc
+        counts.append((fragment.path, t.num_rows))
+        tables.append(t)
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    return table, resolved, counts
+
+
+class ParquetDataset(TabularDataset):
+    """A :class:`TabularDataset` read from Parquet with pyarrow, reading only the needed columns.
+
+    Parameters
+    ----------
+    source : path, list of paths, directory or glob pattern
+        One file, several files with the same columns, or a directory. A directory written
+        with hive partitioning (``key=value/`` folders) exposes the partition keys as
+        columns (numbers when every value parses as an integer, else text, which needs
+        ``categorical=``). Files are read in sorted path order.
+    target, features, categorical, task, missing
+        As for :class:`CsvDataset`.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        target: ColumnRef | None = None,
+        features: Sequence[ColumnRef] | None = None,
+        categorical: Sequence[ColumnRef] = (),
+        task: str | None = None,
+        missing: str = "error",
+    ) -> None:
+        spec = ColumnSpec(target, features, list(categorical or []), task, missing)
+        spec.validate()
+        files, base_dir, name = resolve_files(source, fmt="parquet")
+        table, resolved, counts = read_parquet_table(files, base_dir, spec, name)
+        built = build_dataset(TabularDataset, table, resolved, Origin(name, counts))
+        self.__dict__.update(built.__dict__)
