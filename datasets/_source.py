@@ -6,13 +6,12 @@ import glob as _glob
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Union
 
 from tabloader.errors import DataFileNotFoundError, UnsupportedFormatError
 
 __all__ = ["Source", "resolve_files", "detect_format", "CSV_SUFFIXES", "PARQUET_SUFFIXES"]
 
-Source = Union[str, os.PathLike, Sequence[str | os.PathLike]]
+Source = str | os.PathLike | Sequence[str | os.PathLike]
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".data")
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".zst", ".lz4")

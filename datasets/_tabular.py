@@ -23,10 +23,7 @@ def _as_index(idx: Any, n: int) -> torch.Tensor | int | slice:
         return i
     if isinstance(idx, slice):
         return idx
-    if isinstance(idx, torch.Tensor):
-        t = idx
-    else:
-        t = torch.as_tensor(np.asarray(idx))
+    t = idx if isinstance(idx, torch.Tensor) else torch.as_tensor(np.asarray(idx))
     if t.dtype == torch.bool:
         if t.shape != (n,):
             raise IndexError(f"boolean mask should have shape ({n},), but got {tuple(t.shape)}")
