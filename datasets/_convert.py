@@ -257,7 +257,8 @@ def _encode_target(
             raise TargetError(
                 f"regression target {name!r} in {origin.name} should be numeric, but has type {col.type}"
             )
-        y = np.asarray(col.to_numpy(), dtype=np.float32).reshape(-1, 1)
+        # a copy: Arrow's zero-copy buffers are read-only
+        y = np.array(col.to_numpy(), dtype=np.float32).reshape(-1, 1)
         return y, task, None
     classes = _sorted_unique(col)
     if task == "binary" and len(classes) != 2:
@@ -347,7 +348,11 @@ def build_dataset(
 
     # --- missing values --------------------------------------------------------------
     Xt = torch.from_numpy(X)
-    finite = bool(torch.isfinite(Xt).all())
+    # a float64 column sum is finite iff every cell is (barring overflow, which only sends
+    # us to the exact check): no [N, F] boolean temporary on the common, clean path
+    finite = bool(torch.isfinite(Xt.sum(dim=0, dtype=torch.float64)).all())
+    if not finite:
+        finite = bool(torch.isfinite(Xt).all())
     drop_mask = None
     fill_values: dict[str, float] = {}
     if not finite or y_missing.any():

@@ -83,7 +83,8 @@ def _is_skipped(line: str, comment: str | None) -> bool:
     return not stripped or (comment is not None and stripped.startswith(comment))
 
 
-def _first_line(path: str, opts: CsvOptions) -> str | None:
+def _first_lines(path: str, opts: CsvOptions, count: int) -> list[str]:
+    """Up to ``count`` leading lines after ``skip_rows`` that are not blank or comments."""
     head = _open_text_head(path)
     if head[:4] == b"PAR1":
         raise UnsupportedFormatError(
@@ -94,14 +95,17 @@ def _first_line(path: str, opts: CsvOptions) -> str | None:
             f"{path} is not a CSV file (it has binary content); tabloader reads CSV and Parquet"
         )
     skipped = 0
+    found: list[str] = []
     for line in _iter_lines(path):
         if skipped < opts.skip_rows:
             skipped += 1
             continue
         if _is_skipped(line, opts.comment):
             continue
-        return line
-    return None
+        found.append(line)
+        if len(found) == count:
+            break
+    return found
 
 
 def _line_of_row(path: str, row: int, opts: CsvOptions) -> int | None:
@@ -135,15 +139,21 @@ def _find_ragged_line(path: str, opts: CsvOptions, n_fields: int) -> tuple[int, 
 
 
 def _column_names(path: str, opts: CsvOptions) -> list[str]:
-    line = _first_line(path, opts)
-    if line is None:
+    lines = _first_lines(path, opts, 2)
+    skipped = [f"the first skip_rows={opts.skip_rows} lines"] if opts.skip_rows else []
+    skipped += [f"comment lines (comment={opts.comment!r})"] if opts.comment else []
+    after = f" after skipping {' and '.join(skipped)}" if skipped else ""
+    if not lines:
         raise EmptyDataError(
-            f"{path} is empty"
-            + (" after skipping comment lines" if opts.comment else "")
-            + (f" and {opts.skip_rows} skipped rows" if opts.skip_rows else "")
-            + "; expected "
+            f"{path} is empty{after}; expected "
             + ("a header line and data rows" if opts.header else "data rows")
         )
+    if opts.header and len(lines) == 1:
+        raise EmptyDataError(
+            f"{path} has a header but no data rows{after}; expected at least one row "
+            "(pass header=False if the first line is data)"
+        )
+    line = lines[0]
     fields = next(csv.reader([line], delimiter=opts.delimiter_for(path)))
     if not opts.header:
         return [str(i) for i in range(len(fields))]
@@ -164,13 +174,17 @@ def _csv_input(path: str, opts: CsvOptions) -> Any:
     """The file itself, or (with ``comment=``) its text with comment lines removed."""
     if opts.comment is None:
         return path
-    c = opts.comment.encode()
     with pa.input_stream(path, compression="detect") as fh:
         data = fh.read()
-    lines = data.splitlines(keepends=True)
-    head, rest = lines[: opts.skip_rows], lines[opts.skip_rows :]
-    kept = [ln for ln in rest if not ln.lstrip().startswith(c)]
-    return io.BytesIO(b"".join(head + kept))
+    start = 0
+    for _ in range(opts.skip_rows):  # the skipped lines stay (pyarrow skips them)
+        nl = data.find(b"\n", start)
+        if nl < 0:
+            start = len(data)
+            break
+        start = nl + 1
+    pattern = re.compile(rb"^[ \t]*" + re.escape(opts.comment.encode()) + rb"[^\n]*(?:\n|\Z)", re.M)
+    return io.BytesIO(data[:start] + pattern.sub(b"", data[start:]))
 
 
 _COLUMN_RE = re.compile(r"In CSV column #(\d+)")
@@ -309,7 +323,8 @@ def _read_csv_files(
     resolved = ColumnSpec(target, features, categorical, spec.task, spec.missing)
     include = resolved.needed(names, files[0])
     types: dict[str, pa.DataType] = {c: pa.float32() for c in features if c not in categorical}
-    types.update({c: pa.string() for c in categorical})
+    # categorical columns keep their inferred type (so integer levels sort as numbers, as
+    # they do for Parquet and DataFrames) and fall back to text when a later cell is not one
     if target is not None and spec.task == "regression":
         types[target] = pa.float32()
     origin = Origin(name, [], partial(_line_of_row, opts=opts))
@@ -328,7 +343,7 @@ def _read_csv_files(
                 f"CSV files {files[0]} and {path} have different columns: {detail}; "
                 "every file of one dataset must have the same columns in the same order"
             )
-        table = _read_one(path, opts, names, include, types, target)
+        table = _read_one(path, opts, names, include, types, [target, *categorical])
         if table.num_rows == 0:
             raise EmptyDataError(
                 f"{path} has "
@@ -355,16 +370,17 @@ def _read_one(
     names: list[str],
     include: Sequence[str],
     types: dict[str, pa.DataType],
-    target: str | None,
+    text_ok: Sequence[str | None],
 ) -> pa.Table:
+    """Read one file; ``text_ok`` columns (target, categorical) fall back to text."""
     types = dict(types)
-    for _ in range(2):
+    for _ in range(len(include) + 1):
         try:
             return read_csv_table(path, opts, names, include, types)
         except _BadColumn as bad:
             col = bad.column
-            if col == target and types.get(col) != pa.string():
-                # the target's inferred type broke later in the file: read labels as text
+            if col in text_ok and types.get(col) != pa.string():
+                # the inferred type (from the first block) broke later in the file: read as text
                 types[col] = pa.string()
                 continue
             if types.get(col) == pa.float32():

@@ -65,7 +65,7 @@ def inspect_source(
         class counts, or mean/std/min/max).
     """
     fmt = source_format(source)
-    files, base_dir, name = resolve_files(source, fmt=fmt)
+    files, _, name = resolve_files(source, fmt=fmt)
     info: dict[str, Any] = {
         "source": name,
         "format": "Parquet" if fmt == "parquet" else "CSV",

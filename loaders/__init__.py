@@ -1,3 +1,22 @@
-"""DataLoader factories."""
+"""DataLoader factories: fast, reproducible, distributed-ready loaders.
 
-__all__: list[str] = []
+:func:`make_loader` returns a :class:`TabularLoader`, a real
+:class:`torch.utils.data.DataLoader` that fetches whole batches from datasets with
+batch indexing, with epoch orders that depend only on ``(seed, epoch)``.
+"""
+
+from tabloader.loaders._loader import (
+    TabularLoader,
+    iter_batches,
+    make_loader,
+    supports_batch_indexing,
+)
+from tabloader.loaders._sampling import REMAINDERS
+
+__all__ = [
+    "REMAINDERS",
+    "TabularLoader",
+    "iter_batches",
+    "make_loader",
+    "supports_batch_indexing",
+]
