@@ -1,0 +1,147 @@
+"""Rows per second of one shuffled epoch: torch's default DataLoader, make_loader, the limit.
+
+Run::
+
+    python benchmarks/bench_loaders.py            # 1,000,000 x 32 float32, batch 256 and 4096
+    python benchmarks/bench_loaders.py --rows 100000 --repeats 3
+
+Prints a Markdown table. Every figure comes from this one run; ratios compare
+``make_loader`` with torch's ``DataLoader(TensorDataset(X, y), batch_size,
+shuffle=True)`` and with the limit, a bare loop ``X.index_select(0, perm[i:i+b])``
+over a ``torch.randperm`` permutation (features only, no targets, no DataLoader).
+Fast loaders: the fastest of several interleaved epochs; torch's default: one epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import time
+from collections.abc import Callable
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from tabloader.datasets import TabularDataset
+from tabloader.loaders import make_loader
+
+
+def _best_epoch_seconds(runs: dict[str, Callable[[], int]], repeats: int, n: int) -> dict:
+    """Fastest epoch of each run, in seconds; the runs are interleaved so that a busy
+    spell of the machine hits all of them alike. Checks that every row was read."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for name, run_epoch in runs.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            rows = run_epoch()
+            best[name] = min(best[name], time.perf_counter() - t0)
+            if rows != n:
+                raise RuntimeError(f"an epoch of {name} read {rows} rows, expected {n}")
+    return best
+
+
+def _consume(loader) -> Callable[[], int]:
+    def run() -> int:
+        rows = 0
+        for xb, _yb in loader:
+            rows += xb.shape[0]
+        return rows
+
+    return run
+
+
+def _bare_loop(X: torch.Tensor, b: int, g: torch.Generator) -> Callable[[], int]:
+    n = X.shape[0]
+
+    def run() -> int:
+        perm = torch.randperm(n, generator=g)
+        rows = 0
+        for i in range(0, n, b):
+            xb = X.index_select(0, perm[i : i + b])
+            rows += xb.shape[0]
+        return rows
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=32)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 4096])
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="epochs timed per fast loader (best)"
+    )
+    parser.add_argument(
+        "--default-repeats", type=int, default=1, help="epochs timed for torch's default"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="also time make_loader with this many (persistent) workers",
+    )
+    args = parser.parse_args(argv)
+
+    n, f = args.rows, args.features
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(n, f, generator=g)
+    y = torch.randn(n, 1, generator=g)
+    ds = TabularDataset(X, y, task="regression")
+
+    print(
+        f"# {n:,} x {f} float32, float target, shuffled, one epoch; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, {platform.machine()}\n"
+    )
+    header = (
+        "| batch | torch default (rows/s) | make_loader (rows/s) | bare index_select "
+        "(rows/s) | make_loader / default | make_loader / bare |"
+    )
+    print(header)
+    print("|---:|---:|---:|---:|---:|---:|")
+    worker_rows = []
+    for b in args.batch_sizes:
+        torch_default = DataLoader(
+            TensorDataset(X, y), batch_size=b, shuffle=True, generator=torch.Generator()
+        )
+        fast = make_loader(ds, batch_size=b, shuffle=True, seed=0, pin_memory=False)
+        bare = _bare_loop(X, b, torch.Generator().manual_seed(1))
+
+        _consume(fast)()  # warm up allocator and threads
+        bare()
+        best = _best_epoch_seconds({"bare": bare, "fast": _consume(fast)}, args.repeats, n)
+        t_bare, t_fast = best["bare"], best["fast"]
+        t_default = _best_epoch_seconds(
+            {"default": _consume(torch_default)}, args.default_repeats, n
+        )["default"]
+        r_default, r_fast, r_bare = n / t_default, n / t_fast, n / t_bare
+        print(
+            f"| {b} | {r_default / 1e6:.2f} M | {r_fast / 1e6:.2f} M | {r_bare / 1e6:.2f} M "
+            f"| {r_fast / r_default:.1f}x | {r_fast / r_bare:.2f} |",
+            flush=True,
+        )
+        if args.workers:
+            par = make_loader(
+                ds,
+                batch_size=b,
+                shuffle=True,
+                seed=0,
+                pin_memory=False,
+                num_workers=args.workers,
+                persistent_workers=True,
+            )
+            _consume(par)()  # start the workers
+            t_par = _best_epoch_seconds({"par": _consume(par)}, args.repeats, n)["par"]
+            worker_rows.append((b, n / t_par, n / t_fast))
+    if worker_rows:
+        print(f"\n| batch | make_loader, {args.workers} workers (rows/s) | vs num_workers=0 |")
+        print("|---:|---:|---:|")
+        for b, r_par, r_fast in worker_rows:
+            print(f"| {b} | {r_par / 1e6:.2f} M | {r_par / r_fast:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
