@@ -7,9 +7,10 @@ reader goes through :func:`build_dataset`.
 
 from __future__ import annotations
 
+import sys
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,10 @@ class ColumnSpec:
     categorical: Sequence[ColumnRef] = field(default_factory=list)
     task: str | None = None
     missing: str = "error"
+    #: fixed one-hot levels per categorical column (e.g. those learnt on the training data)
+    categories: Mapping[str, Sequence] | None = None
+    #: fill values per output feature name for ``missing="mean"`` (e.g. the training means)
+    fill_values: Mapping[str, float] | None = None
 
     def validate(self) -> None:
         """Check the argument values (not the columns, which need a table)."""
@@ -71,6 +76,19 @@ class ColumnSpec:
             raise TypeError(
                 "categorical should be a list of column names or positions, "
                 f"but got categorical={self.categorical!r}; wrap it in a list: [{self.categorical!r}]"
+            )
+        if self.features is not None:
+            self.features = list(self.features)
+        self.categorical = list(self.categorical or [])
+        if self.categories is not None and not isinstance(self.categories, Mapping):
+            raise TypeError(
+                "categories should be a dict {column: levels}, "
+                f"but got {type(self.categories).__name__}"
+            )
+        if self.fill_values is not None and not isinstance(self.fill_values, Mapping):
+            raise TypeError(
+                "fill_values should be a dict {feature name: value}, "
+                f"but got {type(self.fill_values).__name__}"
             )
 
     def resolve(
@@ -101,7 +119,19 @@ class ColumnSpec:
                 )
         if not features:
             raise SchemaError(f"no feature columns are left in {where}; columns are {columns}")
+        for c in self.categories or {}:
+            if c not in categorical:
+                raise ValueError(
+                    f"categories should only name categorical columns {categorical}, "
+                    f"but got levels for {c!r}"
+                )
         return target, features, categorical
+
+    def with_columns(
+        self, target: str | None, features: list[str], categorical: list[str]
+    ) -> ColumnSpec:
+        """This spec with the columns resolved to names."""
+        return replace(self, target=target, features=features, categorical=categorical)
 
     def needed(self, columns: Sequence[str], where: str) -> list[str]:
         """The columns to read, in table order (for column projection)."""
@@ -235,6 +265,19 @@ def infer_task(values: Any) -> str:
     return "regression"
 
 
+def _fixed_levels(col: pa.ChunkedArray, levels: Sequence) -> tuple[pa.ChunkedArray, pa.Array]:
+    """``col`` and the given ``levels`` (sorted) in one comparable type."""
+    arr = pa.array(list(levels))
+    arr = arr.take(pc.sort_indices(arr))
+    if arr.type == col.type:
+        return col, arr
+    try:
+        return col, arr.cast(col.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        # e.g. levels 1, 2 learnt from numbers and a column read as text: compare as text
+        return col.cast(pa.string()), arr.cast(pa.string())
+
+
 def _sorted_unique(col: pa.ChunkedArray) -> pa.Array:
     uniq = pc.unique(col)
     if isinstance(uniq, pa.ChunkedArray):
@@ -304,9 +347,20 @@ def build_dataset(
             if nulls.any():
                 cat_missing |= nulls
                 cat_missing_cols[name] = (int(nulls.sum()), int(np.argmax(nulls)))
-            levels = _sorted_unique(col.drop_null())
+            if spec.categories is not None and name in spec.categories:
+                col, levels = _fixed_levels(col, spec.categories[name])
+            else:
+                levels = _sorted_unique(col.drop_null())
             codes = pc.index_in(col, value_set=levels).to_numpy(zero_copy_only=False)
             codes = np.where(nulls, -1, np.nan_to_num(codes, nan=-1)).astype(np.int64)
+            unseen = (codes < 0) & ~nulls
+            if unseen.any():
+                row = int(np.argmax(unseen))
+                raise SchemaError(
+                    f"categorical column {name!r} in {origin.name} has level "
+                    f"{col[row].as_py()!r} at {origin.describe_row(row)}, which is not one of "
+                    f"its {len(levels)} levels {levels.to_pylist()[:10]} given in categories="
+                )
             lv = levels.to_pylist()
             categories[name] = lv
             blocks.append(("onehot", (codes, len(lv))))
@@ -362,9 +416,14 @@ def build_dataset(
         if spec.missing == "drop":
             drop_mask = bad.any(axis=1) | y_missing
         else:  # mean
+            given = dict(spec.fill_values or {})
             for jj in np.flatnonzero(bad.any(axis=0)):
                 colv = X[:, jj]
                 ok = ~bad[:, jj]
+                if names[jj] in given:
+                    colv[~ok] = given[names[jj]]
+                    fill_values[names[jj]] = float(given[names[jj]])
+                    continue
                 if not ok.any():
                     raise MissingValueError(
                         f"column {names[jj]!r} in {origin.name} has no finite value to take "
@@ -390,7 +449,7 @@ def build_dataset(
             f"missing='drop' dropped {n_dropped} of {n} rows of {origin.name} "
             "that had missing values",
             UserWarning,
-            stacklevel=4,
+            stacklevel=_caller_stacklevel(),
         )
 
     y = task = classes = None
@@ -414,6 +473,16 @@ def build_dataset(
     ds.fill_values_ = fill_values
     ds.n_dropped_ = n_dropped
     return ds
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside tabloader."""
+    frame = sys._getframe(1)  # the function that calls warnings.warn
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("tabloader."):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _raise_missing(
@@ -464,12 +533,14 @@ def dataset_from_arrow(
     categorical: Sequence[ColumnRef] = (),
     task: str | None = None,
     missing: str = "error",
+    categories: Mapping[str, Sequence] | None = None,
+    fill_values: Mapping[str, float] | None = None,
     name: str = "<pyarrow.Table>",
 ) -> TabularDataset:
     """Build a dataset from a :class:`pyarrow.Table`."""
     if not isinstance(table, pa.Table):
         raise TypeError(f"table should be a pyarrow.Table, but got {type(table).__name__}")
-    spec = ColumnSpec(target, features, list(categorical or []), task, missing)
+    spec = ColumnSpec(target, features, categorical or [], task, missing, categories, fill_values)
     return build_dataset(cls, table, spec, Origin(name))
 
 
@@ -482,6 +553,8 @@ def dataset_from_pandas(
     categorical: Sequence[ColumnRef] = (),
     task: str | None = None,
     missing: str = "error",
+    categories: Mapping[str, Sequence] | None = None,
+    fill_values: Mapping[str, float] | None = None,
     name: str = "<DataFrame>",
 ) -> TabularDataset:
     """Build a dataset from a :class:`pandas.DataFrame` (its index is ignored)."""
@@ -489,7 +562,7 @@ def dataset_from_pandas(
 
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df should be a pandas.DataFrame, but got {type(df).__name__}")
-    spec = ColumnSpec(target, features, list(categorical or []), task, missing)
+    spec = ColumnSpec(target, features, categorical or [], task, missing, categories, fill_values)
     spec.validate()
     df = df.rename(columns=str)
     if df.columns.duplicated().any():
@@ -512,8 +585,7 @@ def dataset_from_pandas(
                 ) from exc
             arrays[c] = pa.array(df[c].astype("string"), from_pandas=True)
     table = pa.table(arrays)
-    spec = ColumnSpec(target_name, feats, cats, task, missing)
-    return build_dataset(cls, table, spec, Origin(name))
+    return build_dataset(cls, table, spec.with_columns(target_name, feats, cats), Origin(name))
 
 
 def dataset_from_arrays(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -68,23 +68,32 @@ def _open_text_head(path: str) -> bytes:
         return fh.read(_SNIFF_BYTES)
 
 
-def _iter_lines(path: str):
-    """Raw lines (bytes, no line ending) of a possibly compressed file."""
+def _python_encoding(encoding: str) -> str:
+    """The Python codec for ``encoding``; UTF-8 drops a byte-order mark, as pyarrow does."""
+    return "utf-8-sig" if encoding.lower().replace("-", "").replace("_", "") == "utf8" else encoding
+
+
+def _iter_lines(path: str, encoding: str = "utf8"):
+    """Text lines (no line ending) of a possibly compressed file."""
     with pa.input_stream(path, compression="detect") as fh:
         text = io.TextIOWrapper(
-            io.BufferedReader(fh), encoding="utf-8", errors="replace", newline=""
+            io.BufferedReader(fh), encoding=_python_encoding(encoding), errors="replace", newline=""
         )
         for line in text:
             yield line.rstrip("\r\n")
 
 
 def _is_skipped(line: str, comment: str | None) -> bool:
-    stripped = line.strip()
-    return not stripped or (comment is not None and stripped.startswith(comment))
+    """Blank lines, and comment lines (after spaces or tabs) as :func:`_csv_input` removes them."""
+    return not line.strip() or (comment is not None and line.lstrip(" \t").startswith(comment))
 
 
-def _first_lines(path: str, opts: CsvOptions, count: int) -> list[str]:
-    """Up to ``count`` leading lines after ``skip_rows`` that are not blank or comments."""
+def _first_lines(path: str, opts: CsvOptions, count: int) -> tuple[list[str], int]:
+    """Up to ``count`` leading lines after ``skip_rows`` that are not blank or comments.
+
+    Also returns how many lines of the text pyarrow parses (see :func:`_csv_input`, which
+    removes comment lines) come before the first of them.
+    """
     head = _open_text_head(path)
     if head[:4] == b"PAR1":
         raise UnsupportedFormatError(
@@ -94,25 +103,29 @@ def _first_lines(path: str, opts: CsvOptions, count: int) -> list[str]:
         raise UnsupportedFormatError(
             f"{path} is not a CSV file (it has binary content); tabloader reads CSV and Parquet"
         )
-    skipped = 0
+    skipped = lead = 0
     found: list[str] = []
-    for line in _iter_lines(path):
+    for line in _iter_lines(path, opts.encoding):
         if skipped < opts.skip_rows:
             skipped += 1
             continue
         if _is_skipped(line, opts.comment):
+            if found:
+                continue
+            if not line.strip():
+                lead += 1  # blank lines stay in pyarrow's input; comment lines do not
             continue
         found.append(line)
         if len(found) == count:
             break
-    return found
+    return found, opts.skip_rows + lead
 
 
 def _line_of_row(path: str, row: int, opts: CsvOptions) -> int | None:
     """1-based line number of data row ``row`` (0-based) of ``path``."""
     seen_header = not opts.header
     data_row = -1
-    for lineno, line in enumerate(_iter_lines(path), start=1):
+    for lineno, line in enumerate(_iter_lines(path, opts.encoding), start=1):
         if lineno <= opts.skip_rows or _is_skipped(line, opts.comment):
             continue
         if not seen_header:
@@ -128,7 +141,7 @@ def _find_ragged_line(path: str, opts: CsvOptions, n_fields: int) -> tuple[int, 
     delim = opts.delimiter_for(path)
     lines = (
         (i, line)
-        for i, line in enumerate(_iter_lines(path), start=1)
+        for i, line in enumerate(_iter_lines(path, opts.encoding), start=1)
         if i > opts.skip_rows and not _is_skipped(line, opts.comment)
     )
     for i, line in lines:
@@ -139,7 +152,18 @@ def _find_ragged_line(path: str, opts: CsvOptions, n_fields: int) -> tuple[int, 
 
 
 def _column_names(path: str, opts: CsvOptions) -> list[str]:
-    lines = _first_lines(path, opts, 2)
+    """The column names of ``path`` (by position with ``header=False``)."""
+    return _csv_header(path, opts)[0]
+
+
+def _csv_header(path: str, opts: CsvOptions) -> tuple[list[str], int]:
+    """The column names of ``path`` and how many lines of pyarrow's input precede the data.
+
+    That count (``skip_rows`` lines, blank lines before the header, and the header) is what
+    pyarrow's ``ReadOptions.skip_rows`` needs: pyarrow counts blank lines there.
+    """
+    lines, lead = _first_lines(path, opts, 2)
+    skip = lead + 1 if opts.header else lead
     skipped = [f"the first skip_rows={opts.skip_rows} lines"] if opts.skip_rows else []
     skipped += [f"comment lines (comment={opts.comment!r})"] if opts.comment else []
     after = f" after skipping {' and '.join(skipped)}" if skipped else ""
@@ -156,7 +180,7 @@ def _column_names(path: str, opts: CsvOptions) -> list[str]:
     line = lines[0]
     fields = next(csv.reader([line], delimiter=opts.delimiter_for(path)))
     if not opts.header:
-        return [str(i) for i in range(len(fields))]
+        return [str(i) for i in range(len(fields))], skip
     names = [f.strip() for f in fields]
     for i, nm in enumerate(names):
         if not nm:
@@ -167,7 +191,7 @@ def _column_names(path: str, opts: CsvOptions) -> list[str]:
             f"{path} has duplicate column names {dupes} in its header; rename them, "
             "or pass header=False if the first line is data"
         )
-    return names
+    return names, skip
 
 
 def _csv_input(path: str, opts: CsvOptions) -> Any:
@@ -196,13 +220,19 @@ def read_csv_table(
     names: list[str],
     include: Sequence[str],
     column_types: dict[str, pa.DataType],
+    skip: int | None = None,
 ) -> pa.Table:
-    """Read the ``include`` columns of one CSV file into an Arrow table (errors explained)."""
+    """Read the ``include`` columns of one CSV file into an Arrow table (errors explained).
+
+    ``skip`` lines (skipped rows, blank lines and the header) come before the data; by
+    default they are counted with :func:`_csv_header`.
+    """
+    if skip is None:
+        skip = _csv_header(path, opts)[1]
     delim = opts.delimiter_for(path)
     read_options = pacsv.ReadOptions(
         column_names=names,
-        skip_rows=opts.skip_rows,
-        skip_rows_after_names=1 if opts.header else 0,
+        skip_rows=skip,
         encoding=opts.encoding,
         block_size=1 << 22,
     )
@@ -273,6 +303,13 @@ class CsvDataset(TabularDataset):
         What the target is; inferred when omitted (see :func:`tabloader.datasets.infer_task`).
     missing : {"error", "drop", "mean"}, default "error"
         What to do with empty, null, NaN or inf cells.
+    categories : dict, optional
+        Fixed levels ``{column: [level, ...]}`` for categorical columns (for example the
+        ``categories_`` of the training set), so that new data gets the same one-hot columns;
+        a level not listed is an error. Other categorical columns use the levels they have.
+    fill_values : dict, optional
+        For ``missing="mean"``: the value to fill in per output feature name (for example the
+        ``fill_values_`` of the training set) instead of this data's column mean.
     header : bool, default True
         Whether the first (non-skipped, non-comment) line holds column names. With
         ``header=False`` the columns are named by position: ``"0"``, ``"1"``, ...
@@ -299,13 +336,17 @@ class CsvDataset(TabularDataset):
         categorical: Sequence[ColumnRef] = (),
         task: str | None = None,
         missing: str = "error",
+        categories: Mapping[str, Sequence] | None = None,
+        fill_values: Mapping[str, float] | None = None,
         header: bool = True,
         delimiter: str | None = None,
         comment: str | None = None,
         skip_rows: int = 0,
         encoding: str = "utf8",
     ) -> None:
-        spec = ColumnSpec(target, features, list(categorical or []), task, missing)
+        spec = ColumnSpec(
+            target, features, categorical or [], task, missing, categories, fill_values
+        )
         spec.validate()
         opts = CsvOptions(header, delimiter, comment, skip_rows, encoding)
         table, origin, spec = _read_csv_files(source, opts, spec)
@@ -318,19 +359,21 @@ def _read_csv_files(
     source: Source, opts: CsvOptions, spec: ColumnSpec
 ) -> tuple[pa.Table, Origin, ColumnSpec]:
     files, _, name = resolve_files(source, fmt="csv")
-    names = _column_names(files[0], opts)
+    names, first_skip = _csv_header(files[0], opts)
     target, features, categorical = spec.resolve(names, files[0])
-    resolved = ColumnSpec(target, features, categorical, spec.task, spec.missing)
+    resolved = spec.with_columns(target, features, categorical)
     include = resolved.needed(names, files[0])
     types: dict[str, pa.DataType] = {c: pa.float32() for c in features if c not in categorical}
     # categorical columns keep their inferred type (so integer levels sort as numbers, as
     # they do for Parquet and DataFrames) and fall back to text when a later cell is not one
     if target is not None and spec.task == "regression":
         types[target] = pa.float32()
+    text_ok = [target, *categorical]
     origin = Origin(name, [], partial(_line_of_row, opts=opts))
     tables = []
+    skips = []
     for path in files:
-        these = names if path == files[0] else _column_names(path, opts)
+        these, skip = (names, first_skip) if path == files[0] else _csv_header(path, opts)
         if these != names:
             missing_cols = [c for c in names if c not in these]
             extra = [c for c in these if c not in names]
@@ -343,7 +386,7 @@ def _read_csv_files(
                 f"CSV files {files[0]} and {path} have different columns: {detail}; "
                 "every file of one dataset must have the same columns in the same order"
             )
-        table = _read_one(path, opts, names, include, types, [target, *categorical])
+        table = _read_one(path, opts, names, skip, include, types, text_ok)
         if table.num_rows == 0:
             raise EmptyDataError(
                 f"{path} has "
@@ -352,6 +395,22 @@ def _read_csv_files(
             )
         origin.files.append((path, table.num_rows))
         tables.append(table)
+        skips.append(skip)
+    # a target or categorical column inferred as numbers in one file and text in another
+    # is text everywhere (read again as text, so every label keeps its exact spelling)
+    mixed = [
+        c
+        for c in text_ok
+        if c is not None
+        and len({t.schema.field(c).type for t in tables}) > 1
+        and not all(_is_number(t.schema.field(c).type) for t in tables)
+    ]
+    if mixed:
+        types = {**types, **dict.fromkeys(mixed, pa.string())}
+        tables = [
+            _read_one(path, opts, names, skip, include, types, text_ok)
+            for path, skip in zip(files, skips)
+        ]
     if len(tables) == 1:
         table = tables[0]
     else:
@@ -364,10 +423,15 @@ def _read_csv_files(
     return table, origin, resolved
 
 
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
 def _read_one(
     path: str,
     opts: CsvOptions,
     names: list[str],
+    skip: int,
     include: Sequence[str],
     types: dict[str, pa.DataType],
     text_ok: Sequence[str | None],
@@ -376,7 +440,7 @@ def _read_one(
     types = dict(types)
     for _ in range(len(include) + 1):
         try:
-            return read_csv_table(path, opts, names, include, types)
+            return read_csv_table(path, opts, names, include, types, skip)
         except _BadColumn as bad:
             col = bad.column
             if col in text_ok and types.get(col) != pa.string():
@@ -384,7 +448,15 @@ def _read_one(
                 types[col] = pa.string()
                 continue
             if types.get(col) == pa.float32():
-                text = read_csv_table(path, opts, names, [col], {col: pa.string()}).column(col)
+                try:  # true/false text (pandas writes True/False) is a numeric 1/0 column
+                    read_csv_table(path, opts, names, [col], {col: pa.bool_()}, skip)
+                except (_BadColumn, ParseError):
+                    pass
+                else:
+                    types[col] = pa.bool_()
+                    continue
+                text = read_csv_table(path, opts, names, [col], {col: pa.string()}, skip)
+                text = text.column(col)
                 row, value = _first_non_numeric(text)
                 line = _line_of_row(path, row, opts)
                 raise ParseError(

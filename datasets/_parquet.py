@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -75,7 +75,27 @@ def parquet_schema(files: Sequence[str]) -> pa.Schema:
         schemas.append(s)
     if len(schemas) == 1:
         return first
-    return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+    plain = [s.remove_metadata() for s in schemas]
+    # a column dictionary-encoded in some files only is read as its plain values everywhere
+    for name in first.names:
+        is_dict = [pa.types.is_dictionary(s.field(name).type) for s in plain]
+        if any(is_dict) and not all(is_dict):
+            plain = [
+                s.set(
+                    s.get_field_index(name),
+                    s.field(name).with_type(s.field(name).type.value_type),
+                )
+                if pa.types.is_dictionary(s.field(name).type)
+                else s
+                for s in plain
+            ]
+    try:
+        return pa.unify_schemas(plain, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SchemaError(
+            f"the Parquet files {files[0]} ... {files[-1]} have column types that cannot be "
+            f"combined: {exc}; write every file with the same column types"
+        ) from exc
 
 
 def read_parquet_table(
@@ -100,7 +120,7 @@ def read_parquet_table(
     full = pa.schema(list(schema) + part_fields)
     columns = full.names
     target, features, categorical = spec.resolve(columns, name)
-    resolved = ColumnSpec(target, features, categorical, spec.task, spec.missing)
+    resolved = spec.with_columns(target, features, categorical)
     needed = resolved.needed(columns, name)
     dataset = pads.dataset(
         files,
@@ -137,7 +157,7 @@ class ParquetDataset(TabularDataset):
         with hive partitioning (``key=value/`` folders) exposes the partition keys as
         columns (numbers when every value parses as an integer, else text, which needs
         ``categorical=``). Files are read in sorted path order.
-    target, features, categorical, task, missing
+    target, features, categorical, task, missing, categories, fill_values
         As for :class:`CsvDataset`.
     """
 
@@ -150,8 +170,12 @@ class ParquetDataset(TabularDataset):
         categorical: Sequence[ColumnRef] = (),
         task: str | None = None,
         missing: str = "error",
+        categories: Mapping[str, Sequence] | None = None,
+        fill_values: Mapping[str, float] | None = None,
     ) -> None:
-        spec = ColumnSpec(target, features, list(categorical or []), task, missing)
+        spec = ColumnSpec(
+            target, features, categorical or [], task, missing, categories, fill_values
+        )
         spec.validate()
         files, base_dir, name = resolve_files(source, fmt="parquet")
         table, resolved, counts = read_parquet_table(files, base_dir, spec, name)

@@ -22,6 +22,8 @@ def _as_index(idx: Any, n: int) -> torch.Tensor | int | slice:
             raise IndexError(f"index {i} is out of range for a dataset of {n} rows")
         return i
     if isinstance(idx, slice):
+        if idx.step is not None and idx.step < 0:  # torch slices cannot step backwards
+            return torch.arange(*idx.indices(n))
         return idx
     t = idx if isinstance(idx, torch.Tensor) else torch.as_tensor(np.asarray(idx))
     if t.dtype == torch.bool:

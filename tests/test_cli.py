@@ -185,6 +185,7 @@ def test_train_table_output_and_plot(tmp_path):
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     df = make_frame("linear", n=30)
+    df["b"] = df["b"].astype(object)
     df.loc[3, "b"] = "oops"
     df.to_csv(tmp_path / "data.csv", index=False)
     (tmp_path / "empty.csv").write_text("")
