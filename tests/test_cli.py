@@ -175,7 +175,7 @@ def test_train_table_output_and_plot(tmp_path):
     [
         (["train", "{tmp}/nope.csv", "--target", "y", "--model", "linear"], "does not exist"),
         (["train", "{data}", "--target", "label", "--model", "linear"], "target column 'label' not found"),
-        (["train", "{data}", "--target", "y", "--model", "linear"], "should be numeric"),
+        (["train", "{dirty}", "--target", "y", "--model", "linear"], "should be numeric"),
         (["train", "{data}", "--target", "y", "--model", "linear", "--val-fraction", "1.5"], "--val-fraction"),
         (["train", "{data}", "--target", "y", "--model", "linear", "--batch-size", "0"], "batch_size"),
         (["predict", "{data}", "{data}"], "not a tabloader model"),
@@ -185,11 +185,12 @@ def test_train_table_output_and_plot(tmp_path):
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     df = make_frame("linear", n=30)
+    df.to_csv(tmp_path / "data.csv", index=False)
     df["b"] = df["b"].astype(object)
     df.loc[3, "b"] = "oops"
-    df.to_csv(tmp_path / "data.csv", index=False)
+    df.to_csv(tmp_path / "dirty.csv", index=False)
     (tmp_path / "empty.csv").write_text("")
-    argv = [a.format(tmp=tmp_path, data=tmp_path / "data.csv") for a in args]
+    argv = [a.format(tmp=tmp_path, data=tmp_path / "data.csv", dirty=tmp_path / "dirty.csv") for a in args]
     proc = run(*argv, check=False)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr

@@ -1,0 +1,472 @@
+"""Tests of tabloader.trainers: hand-written PyTorch loops and scikit-learn as oracles."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.preprocessing import StandardScaler
+from torch.utils.data import DataLoader, TensorDataset
+
+from tabloader.datasets import TabularDataset
+from tabloader.errors import ModelFileError
+from tabloader.trainers import (
+    LinearCore,
+    LinearRegressor,
+    LogisticClassifier,
+    SoftmaxClassifier,
+    compare,
+    load,
+    sklearn_equivalent,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+MODELS = {
+    "regression": LinearRegressor,
+    "binary": LogisticClassifier,
+    "multiclass": SoftmaxClassifier,
+}
+
+
+def _synthetic(kind: str, n: int = 300, f: int = 5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, f)) * rng.uniform(0.5, 3.0, size=f) + rng.normal(size=f)
+    w = rng.normal(size=(f, 3))
+    Z = (X - X.mean(0)) / X.std(0) @ w
+    if kind == "regression":
+        y = Z[:, 0] * 2.0 + 1.0 + rng.normal(size=n)
+    elif kind == "binary":
+        y = (rng.uniform(size=n) < 1 / (1 + np.exp(-Z[:, 0]))).astype(np.int64)
+    else:
+        y = (Z + rng.gumbel(size=(n, 3)) * 1.5).argmax(1)
+    return X, y
+
+
+def _real(kind: str, name: str | None = None):
+    if kind == "regression":
+        X, y = load_diabetes(return_X_y=True)
+    elif kind == "binary":
+        X, y = load_breast_cancer(return_X_y=True)
+    else:
+        X, y = (load_iris if name == "iris" else load_wine)(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+# ---------------------------------------------------------------------- the recipe
+def _hand_loop(kind, X, y, lr, epochs, batch_size):
+    """The lecture's loop: zero-initialised W and b, optim.SGD, F.* losses."""
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    k = 3 if kind == "multiclass" else 1
+    W = torch.zeros(Xt.shape[1], k, requires_grad=True)
+    b = torch.zeros(k, requires_grad=True)
+    opt = torch.optim.SGD([W, b], lr=lr)
+    if kind == "multiclass":
+        yt = torch.as_tensor(y, dtype=torch.int64)
+    else:
+        yt = torch.as_tensor(y, dtype=torch.float32).reshape(-1, 1)
+    n = Xt.shape[0]
+    bs = n if batch_size is None else batch_size
+    for _ in range(epochs):
+        for s in range(0, n, bs):
+            xb, yb = Xt[s : s + bs], yt[s : s + bs]
+            z = xb @ W + b
+            if kind == "regression":
+                loss = F.mse_loss(z, yb)
+            elif kind == "binary":
+                loss = F.binary_cross_entropy(torch.sigmoid(z), yb)
+            else:
+                loss = F.cross_entropy(z, yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return W.detach().numpy().astype(np.float64), b.detach().numpy().astype(np.float64)
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+@pytest.mark.parametrize("batch_size", [None, 64, 37])
+def test_lecture_recipe_equals_hand_written_loop(kind, batch_size):
+    X, y = _synthetic(kind, n=250)
+    X = (X - X.mean(0)) / X.std(0)  # the recipe itself does not standardise
+    lr, epochs = 0.05, 20
+    est = MODELS[kind](
+        optimizer="sgd",
+        momentum=0.0,
+        init="zeros",
+        batch_size=batch_size,
+        shuffle=False,
+        alpha=0.0,
+        standardize=False,
+        lr=lr,
+        max_epochs=epochs,
+        tol=None,
+        device="cpu",
+    ).fit(X, y)
+    W, b = _hand_loop(kind, X, y, lr, epochs, batch_size)
+    coef = np.atleast_2d(est.coef_)
+    # float32 arithmetic in a different order: agreement to ~1e-6 relative, far
+    # below the change of one step (lr * grad ~ 1e-2)
+    np.testing.assert_allclose(coef, W.T, rtol=1e-4, atol=2e-6)
+    np.testing.assert_allclose(np.atleast_1d(est.intercept_), b, rtol=1e-4, atol=2e-6)
+    assert est.n_iter_ == epochs
+    assert len(est.history_) == epochs
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_core_matches_torch_optimizers(optimizer):
+    """Momentum SGD and Adam updates have torch.optim semantics (minibatches, no shuffle)."""
+    X, y = _synthetic("multiclass", n=200)
+    X = torch.as_tensor((X - X.mean(0)) / X.std(0), dtype=torch.float32)
+    yt = torch.as_tensor(y)
+    core = LinearCore("multiclass", 5, 3, optimizer=optimizer, lr=0.01, momentum=0.9, alpha=0.1)
+    W = torch.zeros(5, 3, requires_grad=True)
+    b = torch.zeros(3, requires_grad=True)
+    if optimizer == "sgd":
+        opt = torch.optim.SGD([W, b], lr=0.01, momentum=0.9)
+    else:
+        opt = torch.optim.Adam([W, b], lr=0.01)
+    for _ in range(3):
+        batches = [(X[s : s + 32], yt[s : s + 32]) for s in range(0, 200, 32)]
+        core.run_epoch(batches)
+        for xb, yb in batches:
+            loss = F.cross_entropy(xb @ W + b, yb) + 0.05 * (W * W).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    np.testing.assert_allclose(core.W.numpy(), W.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(core.b.numpy(), b.detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------- oracles
+def _sk_objective(kind, coef, intercept, X, y, alpha, classes=None):
+    coef = np.atleast_2d(coef)
+    Z = X @ coef.T + np.atleast_1d(intercept)
+    pen = 0.5 * alpha * (coef**2).sum()
+    if kind == "regression":
+        return np.mean((Z[:, 0] - y) ** 2) + pen
+    idx = np.searchsorted(classes, y)
+    if kind == "binary":
+        return np.mean(np.logaddexp(0, Z[:, 0]) - idx * Z[:, 0]) + pen
+    lse = np.log(np.exp(Z - Z.max(1, keepdims=True)).sum(1)) + Z.max(1)
+    return np.mean(lse - Z[np.arange(len(y)), idx]) + pen
+
+
+CASES = [
+    ("regression", "real", 0.0),
+    ("regression", "real", 0.1),
+    ("regression", "synthetic", 0.0),
+    ("binary", "real", 0.01),
+    ("binary", "synthetic", 0.0),
+    ("binary", "synthetic", 0.1),
+    ("multiclass", "wine", 0.01),
+    ("multiclass", "iris", 0.01),
+    ("multiclass", "synthetic", 0.0),
+]
+
+
+def _data(kind, source):
+    if source == "synthetic":
+        return _synthetic(kind)
+    return _real(kind, source)
+
+
+@pytest.mark.parametrize(("kind", "source", "alpha"), CASES)
+@pytest.mark.parametrize("standardize", [True, False])
+def test_lbfgs_matches_sklearn(kind, source, alpha, standardize):
+    X, y = _data(kind, source)
+    est = MODELS[kind](
+        optimizer="lbfgs", alpha=alpha, tol=1e-10, max_epochs=2000, standardize=standardize
+    ).fit(X, y)
+    ref = sklearn_equivalent(est, X.shape[0]).fit(X, y)
+    classes = getattr(est, "classes_", None)
+    ours = _sk_objective(kind, est.coef_, est.intercept_, X, y, alpha, classes)
+    theirs = _sk_objective(kind, ref.coef_, ref.intercept_, X, y, alpha, classes)
+    # both solve the same strictly convex problem in float64 to gradient tolerances of
+    # 1e-10 and 1e-8: the objectives agree to ~1e-9 relative; we ask 1e-7
+    assert abs(ours - theirs) <= 1e-7 * abs(theirs)
+    assert abs(est.loss(X, y) - theirs) <= 1e-7 * abs(theirs)
+    if kind == "multiclass" and alpha == 0:
+        # without a penalty softmax logits are defined up to a per-feature constant
+        ours_c = est.coef_ - est.coef_.mean(0)
+        ref_c = ref.coef_ - ref.coef_.mean(0)
+    else:
+        ours_c, ref_c = np.atleast_2d(est.coef_), np.atleast_2d(ref.coef_)
+    # coefficient error ~ sqrt(loss error / curvature): 1e-4 relative to their scale
+    scale = max(1.0, np.abs(ref_c).max())
+    np.testing.assert_allclose(ours_c, ref_c, atol=1e-4 * scale)
+    if kind == "regression":
+        np.testing.assert_allclose(est.predict(X), ref.predict(X), atol=1e-4 * np.std(y))
+    else:
+        assert np.mean(est.predict(X) == ref.predict(X)) >= 0.995
+        np.testing.assert_allclose(est.predict_proba(X), ref.predict_proba(X), atol=1e-4)
+
+
+@pytest.mark.parametrize(("kind", "source", "alpha"), CASES)
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_minibatch_defaults_reach_sklearn_loss(kind, source, alpha, optimizer):
+    """Minibatch training with the default parameters ends within 1% of the optimum."""
+    X, y = _data(kind, source)
+    if alpha == 0 and kind != "regression" and source != "synthetic":
+        pytest.skip("separable data: no finite optimum without a penalty")
+    est = MODELS[kind](optimizer=optimizer, alpha=alpha, random_state=0).fit(X, y)
+    ref = sklearn_equivalent(est, X.shape[0]).fit(X, y)
+    classes = getattr(est, "classes_", None)
+    best = _sk_objective(kind, ref.coef_, ref.intercept_, X, y, alpha, classes)
+    ours = est.loss(X, y)
+    assert best <= ours * (1 + 1e-9)
+    assert ours <= best * 1.01, (ours, best)
+
+
+# ---------------------------------------------------------------------- inputs
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_fit_on_arrays_frames_tensors_datasets_and_loaders(kind):
+    X, y = _synthetic(kind, n=200)
+    kw = dict(optimizer="lbfgs", tol=1e-9, max_epochs=500)
+    ref = MODELS[kind](**kw).fit(X, y)
+    df = pd.DataFrame(X, columns=[f"c{j}" for j in range(X.shape[1])])
+    from_df = MODELS[kind](**kw).fit(df, pd.Series(y))
+    np.testing.assert_array_equal(from_df.feature_names_in_, df.columns)
+    from_t = MODELS[kind](**kw).fit(torch.as_tensor(X), torch.as_tensor(y))
+    assert not hasattr(from_t, "feature_names_in_")
+    if kind == "regression":
+        ds = TabularDataset(X, y, task="regression", feature_names=list(df.columns))
+    else:
+        ds = TabularDataset(X, y, task=kind, classes=np.unique(y), feature_names=list(df.columns))
+    from_ds = MODELS[kind](**kw).fit(ds)
+    np.testing.assert_array_equal(from_ds.feature_names_in_, df.columns)
+    for other in (from_df, from_t, from_ds):
+        np.testing.assert_allclose(other.coef_, ref.coef_, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(other.intercept_, ref.intercept_, rtol=1e-5, atol=1e-6)
+        assert other.n_features_in_ == X.shape[1]
+    # a DataLoader of (X, y) batches: minibatch training reaches the optimum
+    loader = DataLoader(TensorDataset(torch.as_tensor(X).float(), torch.as_tensor(y)), 100)
+    from_loader = MODELS[kind](random_state=0).fit(loader)
+    assert from_loader.loss(X, y) <= ref.loss(X, y) * 1.01
+    assert len(from_loader.history_) == from_loader.n_iter_
+
+
+def test_any_label_type_and_score():
+    X, y = _synthetic("multiclass", n=200)
+    labels = np.array(["cat", "dog", "emu"], dtype=object)[y]
+    est = SoftmaxClassifier(random_state=0).fit(X, labels)
+    np.testing.assert_array_equal(est.classes_, ["cat", "dog", "emu"])
+    assert set(est.predict(X)) <= {"cat", "dog", "emu"}
+    ref = LogisticRegression(C=np.inf).fit(X, labels)
+    assert est.score(X, labels) >= ref.score(X, labels) - 0.02
+    proba = est.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_array_equal(est.classes_[proba.argmax(1)], est.predict(X))
+    binary = LogisticClassifier(random_state=0).fit(X, labels == "dog")
+    np.testing.assert_array_equal(binary.classes_, [False, True])
+    assert binary.decision_function(X).shape == (200,)
+
+
+def test_sample_weight_equals_repetition_and_matches_sklearn():
+    X, y = _synthetic("binary", n=120)
+    sw = np.random.default_rng(1).integers(0, 4, size=len(y)).astype(float)
+    kw = dict(optimizer="lbfgs", tol=1e-10, max_epochs=1000, alpha=0.05)
+    weighted = LogisticClassifier(**kw).fit(X, y, sample_weight=sw)
+    rep = np.repeat(np.arange(len(y)), sw.astype(int))
+    repeated = LogisticClassifier(**kw).fit(X[rep], y[rep])
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, atol=1e-6)
+    ref = sklearn_equivalent(weighted, sw.sum()).fit(X, y, sample_weight=sw)
+    np.testing.assert_allclose(weighted.coef_, ref.coef_, atol=1e-4)
+    Xr, yr = _synthetic("regression", n=120)
+    reg = LinearRegressor(**kw).fit(Xr, yr, sample_weight=sw)
+    ridge = Ridge(alpha=0.05 * sw.sum() / 2).fit(Xr, yr, sample_weight=sw)
+    assert isinstance(sklearn_equivalent(reg, sw.sum()), Ridge)
+    np.testing.assert_allclose(reg.coef_, ridge.coef_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(reg.intercept_, ridge.intercept_, rtol=1e-6, atol=1e-6)
+
+
+def test_sklearn_equivalent_mapping():
+    assert isinstance(sklearn_equivalent(LinearRegressor(), 10), LinearRegression)
+    assert sklearn_equivalent(LinearRegressor(alpha=0.2), 50).alpha == pytest.approx(5.0)
+    assert np.inf == sklearn_equivalent(LogisticClassifier(), 10).C
+    assert pytest.approx(0.1) == sklearn_equivalent(SoftmaxClassifier(alpha=0.2), 50).C
+
+
+def test_compare_table():
+    X, y = _real("regression")
+    table = compare(
+        LinearRegressor(optimizer="lbfgs", tol=1e-10), X[:300], y[:300], X[300:], y[300:]
+    )
+    assert list(table.index) == ["tabloader", "LinearRegression"]
+    assert {"train_loss", "train_metric", "val_loss", "val_metric", "max_coef_diff"} <= set(
+        table.columns
+    )
+    assert table.loc["tabloader", "max_coef_diff"] < 1e-3
+    np.testing.assert_allclose(table["train_loss"].iloc[0], table["train_loss"].iloc[1], rtol=1e-8)
+
+
+# ---------------------------------------------------------------------- features
+def test_validation_history_and_early_stopping():
+    X, y = _synthetic("binary", n=400)
+    est = LogisticClassifier(
+        validation_fraction=0.25, random_state=0, max_epochs=500, n_iter_no_change=3
+    ).fit(X, y)
+    assert est.n_iter_ < 500
+    assert len(est.history_) == est.n_iter_
+    rec = est.history_[-1]
+    assert {"train_loss", "val_loss", "val_metric", "seconds"} <= set(rec)
+    assert 0.5 < rec["val_metric"] <= 1.0
+
+
+def test_warm_start_continues_and_verbose_bar(capsys):
+    X, y = _synthetic("regression", n=300)
+    kw = dict(optimizer="sgd", momentum=0.0, lr=0.01, tol=None, random_state=0)
+    one = LinearRegressor(max_epochs=2, warm_start=True, **kw).fit(X, y)
+    one.fit(X, y)
+    loss_warm = one.loss(X, y)
+    cold = LinearRegressor(max_epochs=2, **kw).fit(X, y)
+    assert loss_warm < cold.loss(X, y)
+    LinearRegressor(max_epochs=2, verbose=True, **kw).fit(X, y)
+    assert "epoch" in capsys.readouterr().err
+
+
+def test_init_torch_is_seeded():
+    X, y = _synthetic("multiclass")
+    kw = dict(init="torch", max_epochs=1, lr=1e-3, tol=None, shuffle=False)
+    a = SoftmaxClassifier(random_state=3, **kw).fit(X, y).coef_
+    b = SoftmaxClassifier(random_state=3, **kw).fit(X, y).coef_
+    c = SoftmaxClassifier(random_state=4, **kw).fit(X, y).coef_
+    z = SoftmaxClassifier(random_state=3, **{**kw, "init": "zeros"}).fit(X, y).coef_
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert not np.allclose(a, z)
+
+
+def test_model_module_matches_predictions():
+    X, y = _synthetic("multiclass")
+    est = SoftmaxClassifier(random_state=0).fit(X, y)
+    assert isinstance(est.model_, torch.nn.Linear)
+    out = est.model_(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()
+    np.testing.assert_allclose(out, est.decision_function(X), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_save_load_and_pickle_roundtrip(kind, tmp_path):
+    X, y = _synthetic(kind)
+    if kind != "regression":
+        y = np.array(["a", "b", "c"])[y]
+    df = pd.DataFrame(X, columns=list("vwxyz"))
+    est = MODELS[kind](random_state=0, max_epochs=5).fit(df, y)
+    path = tmp_path / "model.pt"
+    est.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary left
+    for back in (load(path), MODELS[kind].load(path), pickle.loads(pickle.dumps(est))):
+        assert type(back) is type(est)
+        np.testing.assert_array_equal(back.predict(df), est.predict(df))
+        np.testing.assert_array_equal(back.feature_names_in_, est.feature_names_in_)
+        assert back.get_params() == est.get_params()
+        assert back.n_iter_ == est.n_iter_
+    with pytest.raises(ModelFileError, match="holds a"):
+        (LinearRegressor if kind != "regression" else SoftmaxClassifier).load(path)
+
+
+def test_load_refuses_other_files(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ModelFileError, match="not a tabloader model file"):
+        load(text)
+    other = tmp_path / "weights.pt"
+    torch.save({"weight": torch.zeros(3)}, other)
+    with pytest.raises(ModelFileError, match="expected format"):
+        load(other)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "tabloader.trainers", "x": Evil()}, evil)
+    with pytest.raises(ModelFileError, match="weights_only=True failed"):
+        load(evil)
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "missing.pt")
+
+
+# ---------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    ("param", "value", "match"),
+    [
+        ("lr", 0, r"lr should be a real number in \(0.0, inf\), but got lr=0"),
+        ("max_epochs", 0, "max_epochs should be a positive integer, but got max_epochs=0"),
+        ("batch_size", 0, "batch_size should be a positive integer or None, but got batch_size=0"),
+        ("optimizer", "rmsprop", r"optimizer should be one of \['sgd', 'adam', 'lbfgs'\], but got"),
+        ("init", "ones", r"init should be one of \['zeros', 'torch'\], but got init='ones'"),
+        ("alpha", -1.0, "alpha should be a real number in"),
+        ("momentum", 1.5, "momentum should be a real number in"),
+        ("validation_fraction", 1.0, "validation_fraction should be"),
+        ("device", "gpu0", "device should be 'auto' or a torch device"),
+        ("fit_intercept", "yes", "fit_intercept should be a bool"),
+    ],
+)
+def test_invalid_parameters(param, value, match):
+    X, y = _synthetic("binary", n=50)
+    est = LogisticClassifier(**{param: value})
+    assert est.get_params()[param] == value  # stored unchanged by __init__
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+    assert not hasattr(est, "coef_") and not hasattr(est, "n_features_in_")
+
+
+def test_bad_data():
+    X, y = _synthetic("binary", n=50)
+    est = LogisticClassifier(max_epochs=3)
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(Xn, y)
+    with pytest.raises(ValueError, match="infinity"):
+        LinearRegressor().fit(X, np.where(np.arange(50) == 2, np.inf, 1.0))
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        est.fit(torch.as_tensor(Xn), torch.as_tensor(y))
+    with pytest.raises(ValueError, match="only one class"):
+        est.fit(X, np.zeros(50))
+    with pytest.raises(ValueError, match="Only binary classification"):
+        est.fit(X, np.arange(50) % 3)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        est.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="2D"):
+        est.fit(X[:, 0], y)
+    assert not hasattr(est, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    est.fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(X[:, :3])
+    with pytest.raises(ValueError, match="not seen during fit"):
+        est.score(X, np.where(y == 1, 7, 0))
+    with pytest.raises(ValueError, match="sample_weight should have shape"):
+        LogisticClassifier().fit(X, y, sample_weight=np.ones(3))
+
+
+def test_failed_refit_leaves_no_partial_model():
+    X, y = _synthetic("binary", n=50)
+    est = LogisticClassifier(max_epochs=2).fit(X, y)
+    with pytest.raises(ValueError):
+        est.fit(X, np.zeros(50))
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    warm = LogisticClassifier(max_epochs=2, warm_start=True).fit(X, y)
+    coef = warm.coef_.copy()
+    with pytest.raises(ValueError):
+        warm.fit(X[:, :3], y)
+    np.testing.assert_array_equal(warm.coef_, coef)  # the previous fit is kept
+
+
+def test_convergence_warning_when_epochs_run_out():
+    X, y = _synthetic("regression", n=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with pytest.raises(ConvergenceWarning, match="max_epochs=1"):
+            LinearRegressor(max_epochs=1).fit(X, y)

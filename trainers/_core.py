@@ -1,0 +1,419 @@
+"""Functional core shared by the estimators, the CLI and distributed training.
+
+:class:`LinearCore` holds the parameters of one linear model (regression, binary
+logistic or softmax) as a single ``[F + 1, K]`` tensor (rows ``0..F-1`` are ``W``,
+row ``F`` is the intercept ``b``), the optimiser state, and preallocated buffers.
+One step computes the closed-form gradient of the mean loss on a batch (no
+autograd) and applies an in-place update with :class:`torch.optim.SGD` or
+:class:`torch.optim.Adam` semantics.
+
+The objective is, with sample weights ``s_i`` normalised to mean 1 over the data::
+
+    (1 / B) * sum_i s_i * loss_i  +  alpha / 2 * sum_j d_j * ||W_j||^2
+
+where ``d_j`` is 1, or ``1 / sigma_j^2`` when the features were standardised (so that
+the penalty is the one on the raw-space coefficients).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["KINDS", "LinearCore", "iter_batches", "batch_loss_sum", "lbfgs_fit"]
+
+KINDS = ("regression", "binary", "multiclass")
+_EVAL_CHUNK = 1 << 16
+
+
+def batch_loss_sum(
+    Z: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, kind: str
+) -> torch.Tensor:
+    """Sum over rows of the (weighted) loss for logits/predictions ``Z`` ``[B, K]``.
+
+    Returns a 0-d tensor on ``Z``'s device (no host synchronisation).
+    """
+    if kind == "regression":
+        r = Z - y
+        r2 = r * r
+        return r2.sum() if w is None else torch.dot(r2.view(-1), w.view(-1).to(r2.dtype))
+    if kind == "binary":
+        wt = None if w is None else w.view(-1, 1).to(Z.dtype)
+        return F.binary_cross_entropy_with_logits(Z, y.to(Z.dtype), weight=wt, reduction="sum")
+    losses = F.cross_entropy(Z, y, reduction="none")
+    return losses.sum() if w is None else torch.dot(losses, w.view(-1).to(losses.dtype))
+
+
+class LinearCore:
+    """Parameters, optimiser state and the closed-form minibatch step of a linear model.
+
+    Parameters
+    ----------
+    kind : {"regression", "binary", "multiclass"}
+        Loss: mean squared error, sigmoid + binary cross-entropy (from logits), or
+        softmax + cross-entropy.
+    n_features : int
+        Number of input features ``F``.
+    n_outputs : int
+        ``K``: 1 for regression and binary, the number of classes for multiclass.
+    optimizer : {"sgd", "adam"}
+        Update rule, with the semantics of ``torch.optim.SGD`` (``dampening=0``,
+        ``nesterov=False``) or ``torch.optim.Adam`` (``amsgrad=False``).
+    lr : float
+        Learning rate.
+    momentum : float
+        SGD momentum (ignored by Adam).
+    alpha : float
+        L2 strength on ``W`` (the intercept is not penalised).
+    fit_intercept : bool
+        Whether ``b`` is trained (it stays 0 otherwise).
+    penalty_scale : torch.Tensor, optional
+        ``[F]`` per-feature factors ``d_j`` of the penalty; ``None`` means all ones.
+    device : torch.device or str
+        Where the parameters live; batches must be on the same device.
+    betas, eps : float
+        Adam's coefficients.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        n_features: int,
+        n_outputs: int,
+        *,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        alpha: float = 0.0,
+        fit_intercept: bool = True,
+        penalty_scale: torch.Tensor | None = None,
+        device: Any = "cpu",
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind should be one of {list(KINDS)}, but got kind={kind!r}")
+        if optimizer not in ("sgd", "adam"):
+            raise ValueError(
+                f"optimizer should be one of ['sgd', 'adam'], but got optimizer={optimizer!r}"
+            )
+        self.kind = kind
+        self.n_features = int(n_features)
+        self.n_outputs = int(n_outputs)
+        self.optimizer = optimizer
+        self.lr = float(lr)
+        self.momentum = float(momentum)
+        self.alpha = float(alpha)
+        self.fit_intercept = bool(fit_intercept)
+        self.betas = betas
+        self.eps = float(eps)
+        self.device = torch.device(device)
+        f, k = self.n_features, self.n_outputs
+        self.params = torch.zeros(f + 1, k, dtype=torch.float32, device=self.device)
+        self.grad = torch.zeros_like(self.params)
+        self.penalty_scale = (
+            None
+            if penalty_scale is None
+            else penalty_scale.to(self.device, torch.float32).reshape(f, 1).contiguous()
+        )
+        self.steps = 0
+        self._buf: torch.Tensor | None = None  # SGD momentum buffer
+        self._m: torch.Tensor | None = None  # Adam first moment
+        self._v: torch.Tensor | None = None  # Adam second moment
+        self._denom: torch.Tensor | None = None
+        self._neg_ones: torch.Tensor | None = None
+        self._loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._loss_rows = 0
+
+    # ------------------------------------------------------------------ views
+    @property
+    def W(self) -> torch.Tensor:
+        """``[F, K]`` weight view into :attr:`params`."""
+        return self.params[: self.n_features]
+
+    @property
+    def b(self) -> torch.Tensor:
+        """``[K]`` intercept view into :attr:`params`."""
+        return self.params[self.n_features]
+
+    def set_params(self, W: Any, b: Any) -> None:
+        """Overwrite the parameters (``W`` ``[F, K]``, ``b`` ``[K]``) in place."""
+        self.params[: self.n_features].copy_(torch.as_tensor(W).reshape(self.n_features, -1))
+        self.params[self.n_features].copy_(torch.as_tensor(b).reshape(-1))
+
+    def reset_optimizer(self) -> None:
+        """Forget the momentum / Adam moments (the parameters are kept)."""
+        self._buf = self._m = self._v = None
+        self.steps = 0
+
+    # ------------------------------------------------------------------ maths
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Logits (or predictions) ``X @ W + b`` of shape ``[B, K]``."""
+        if self.fit_intercept:
+            return torch.addmm(self.b, X, self.W)
+        return X @ self.W
+
+    def compute_grad(
+        self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Write the gradient of the batch objective into :attr:`grad` and return it.
+
+        ``y`` is float ``[B, 1]`` (regression, binary) or int64 ``[B]`` (multiclass);
+        ``w`` optional ``[B]`` sample weights (normalised to mean 1 over the data).
+        """
+        B = X.shape[0]
+        f = self.n_features
+        Z = self.forward(X)
+        if self.kind == "regression":
+            R = Z.sub_(y.view(B, 1))
+            scale = 2.0 / B
+        elif self.kind == "binary":
+            R = Z.sigmoid_().sub_(y.view(B, 1))
+            scale = 1.0 / B
+        else:
+            R = torch.softmax(Z, dim=1)
+            if self._neg_ones is None or self._neg_ones.shape[0] < B:
+                self._neg_ones = torch.full((B, 1), -1.0, device=X.device)
+            R.scatter_add_(1, y.view(B, 1), self._neg_ones[:B])
+            scale = 1.0 / B
+        if w is not None:
+            R.mul_(w.view(B, 1) * scale)
+        else:
+            R.mul_(scale)
+        torch.mm(X.t(), R, out=self.grad[:f])
+        if self.fit_intercept:
+            torch.sum(R, dim=0, out=self.grad[f])
+        if self.alpha:
+            if self.penalty_scale is None:
+                self.grad[:f].add_(self.W, alpha=self.alpha)
+            else:
+                self.grad[:f].addcmul_(self.W, self.penalty_scale, value=self.alpha)
+        return self.grad
+
+    def apply_update(self) -> None:
+        """Apply one optimiser update from :attr:`grad` to :attr:`params`, in place."""
+        self.steps += 1
+        g, p = self.grad, self.params
+        if self.optimizer == "sgd":
+            if self.momentum:
+                if self._buf is None:
+                    self._buf = g.clone()
+                else:
+                    self._buf.mul_(self.momentum).add_(g)
+                g = self._buf
+            p.add_(g, alpha=-self.lr)
+            return
+        b1, b2 = self.betas
+        if self._m is None:
+            self._m = torch.zeros_like(p)
+            self._v = torch.zeros_like(p)
+            self._denom = torch.empty_like(p)
+        self._m.lerp_(g, 1 - b1)
+        self._v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        bc1 = 1 - b1**self.steps
+        bc2_sqrt = math.sqrt(1 - b2**self.steps)
+        # sqrt(v)/c + eps == (sqrt(v) + eps*c) / c: one operation fewer than torch's form
+        torch.sqrt(self._v, out=self._denom)
+        self._denom.add_(self.eps * bc2_sqrt)
+        p.addcdiv_(self._m, self._denom, value=-self.lr * bc2_sqrt / bc1)
+
+    def step(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> None:
+        """One minibatch step: closed-form gradient, then the optimiser update."""
+        self.compute_grad(X, y, w)
+        self.apply_update()
+
+    def run_epoch(self, batches: Iterable, *, track_loss: bool = False, callback=None) -> int:
+        """Run one step per batch of ``batches`` (``(X, y)`` or ``(X, y, w)`` tuples).
+
+        With ``track_loss`` the (pre-update) batch losses are summed on the device;
+        :meth:`running_loss` returns their mean. ``callback(i)`` is called after each
+        step (used by progress bars). Returns the number of steps taken.
+        """
+        if track_loss:
+            self._loss_sum.zero_()
+            self._loss_rows = 0
+        n = 0
+        for batch in batches:
+            X, y = batch[0], batch[1]
+            w = batch[2] if len(batch) > 2 else None
+            if X.device != self.device:
+                X, y = X.to(self.device), y.to(self.device)
+                w = None if w is None else w.to(self.device)
+            if track_loss:
+                with torch.no_grad():
+                    self._loss_sum += batch_loss_sum(self.forward(X), y, w, self.kind)
+                self._loss_rows += X.shape[0]
+            self.step(X, y, w)
+            n += 1
+            if callback is not None:
+                callback(n)
+        return n
+
+    def running_loss(self) -> float:
+        """Mean (pre-update) batch loss of the last tracked epoch, plus the penalty."""
+        if not self._loss_rows:
+            return float("nan")
+        return float(self._loss_sum) / self._loss_rows + self.penalty()
+
+    def penalty(self) -> float:
+        """``alpha / 2 * sum_j d_j ||W_j||^2``."""
+        if not self.alpha:
+            return 0.0
+        W = self.W.double()
+        sq = W * W if self.penalty_scale is None else W * W * self.penalty_scale.double()
+        return 0.5 * self.alpha * float(sq.sum())
+
+    @torch.no_grad()
+    def loss(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> float:
+        """The full objective on ``(X, y)``: mean (weighted) loss plus the penalty.
+
+        Evaluated in chunks; ``w`` is divided by its sum, so any scale works.
+        """
+        n = X.shape[0]
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        for s in range(0, n, _EVAL_CHUNK):
+            e = min(n, s + _EVAL_CHUNK)
+            wb = None if w is None else w[s:e]
+            total += batch_loss_sum(self.forward(X[s:e]), y[s:e], wb, self.kind).double()
+        denom = float(n) if w is None else float(w.double().sum())
+        return float(total) / denom + self.penalty()
+
+    @torch.no_grad()
+    def metric(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> float:
+        """Accuracy (classification) or R^2 (regression) on ``(X, y)``."""
+        Z = torch.cat([self.forward(X[s : s + _EVAL_CHUNK]) for s in range(0, len(X), _EVAL_CHUNK)])
+        wt = torch.ones(len(X), device=Z.device, dtype=torch.float64) if w is None else w.double()
+        if self.kind == "regression":
+            yt = y.view(-1).double()
+            res = (wt * (Z.view(-1).double() - yt) ** 2).sum()
+            mean = (wt * yt).sum() / wt.sum()
+            tot = (wt * (yt - mean) ** 2).sum()
+            return float(1.0 - res / tot) if float(tot) > 0 else float("nan")
+        pred = (Z.view(-1) > 0).long() if self.kind == "binary" else Z.argmax(1)
+        correct = (pred == y.view(-1).long()).double()
+        return float((wt * correct).sum() / wt.sum())
+
+
+def iter_batches(
+    tensors: tuple[torch.Tensor | None, ...],
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    drop_last: bool = False,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Yield batches of rows of ``tensors`` (all on one device, same length).
+
+    Without shuffling the batches are views (slices, no copy); with shuffling a
+    permutation drawn from ``generator`` (on the CPU) is moved once to the device
+    and each batch is gathered with ``index_select``. ``None`` entries are dropped.
+    """
+    ts = tuple(t for t in tensors if t is not None)
+    n = ts[0].shape[0]
+    stop = n - n % batch_size if drop_last else n
+    if not shuffle:
+        for s in range(0, stop, batch_size):
+            yield tuple(t[s : s + batch_size] for t in ts)
+        return
+    perm = torch.randperm(n, generator=generator).to(ts[0].device, non_blocking=True)
+    for s in range(0, stop, batch_size):
+        idx = perm[s : s + batch_size]
+        yield tuple(t.index_select(0, idx) for t in ts)
+
+
+def lbfgs_fit(
+    core: LinearCore,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    w: torch.Tensor | None,
+    *,
+    max_iter: int,
+    tol: float,
+    callback=None,
+) -> tuple[int, bool, np.ndarray]:
+    """Minimise the full-batch objective with SciPy's L-BFGS-B in float64.
+
+    Loss and gradient are computed on ``core.device`` in float64 (closed forms, no
+    autograd); only the ``(F + 1) * K`` parameters cross to the host. Stops when the
+    projected gradient's max-norm is below ``tol`` (``gtol``, as scikit-learn's lbfgs
+    solver does) or after ``max_iter`` iterations. The result is copied into
+    ``core.params``. Returns ``(n_iter, converged, theta)`` with ``theta`` the
+    float64 ``[F + 1, K]`` solution. ``callback(loss)`` is called
+    after each iteration.
+    """
+    from scipy.optimize import minimize
+
+    f, k = core.n_features, core.n_outputs
+    dev = core.device
+    X64 = X.double()
+    if core.kind == "multiclass":
+        Y = torch.zeros(X.shape[0], k, dtype=torch.float64, device=dev)
+        Y.scatter_(1, y.view(-1, 1), 1.0)
+    else:
+        Y = y.double().view(-1, 1)
+    n = X.shape[0]
+    wt = None if w is None else (w.double() / w.double().sum()).view(-1, 1)
+    pscale = None if core.penalty_scale is None else core.penalty_scale.double()
+    alpha = core.alpha
+    state = {"loss": float("nan")}
+
+    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        P = torch.from_numpy(theta).to(dev).view(f + 1, k)
+        W, b = P[:f], P[f]
+        Z = X64 @ W
+        if core.fit_intercept:
+            Z += b
+        if core.kind == "regression":
+            R = Z - Y
+            li = R * R
+            R = 2 * R
+        elif core.kind == "binary":
+            li = F.softplus(Z) - Y * Z
+            R = torch.sigmoid(Z) - Y
+        else:
+            lse = torch.logsumexp(Z, dim=1, keepdim=True)
+            li = lse - (Z * Y).sum(1, keepdim=True)
+            R = torch.exp(Z - lse) - Y
+        if wt is None:
+            loss = li.sum() / n
+            R = R / n
+        else:
+            loss = (li * wt).sum()
+            R = R * wt
+        G = torch.empty(f + 1, k, dtype=torch.float64, device=dev)
+        G[:f] = X64.t() @ R
+        G[f] = R.sum(0) if core.fit_intercept else 0.0
+        if alpha:
+            d = W * W if pscale is None else W * W * pscale
+            loss = loss + 0.5 * alpha * d.sum()
+            G[:f] += alpha * (W if pscale is None else W * pscale)
+        state["loss"] = float(loss)
+        return state["loss"], G.cpu().numpy().ravel()
+
+    def cb(*_: Any) -> None:
+        if callback is not None:
+            callback(state["loss"])
+
+    theta0 = core.params.double().cpu().numpy().ravel()
+    res = minimize(
+        fun,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        callback=cb,
+        options={
+            "maxiter": int(max_iter),
+            "gtol": float(tol),
+            "ftol": 64 * np.finfo(float).eps,
+            "maxls": 50,
+            "maxcor": 20,
+        },
+    )
+    theta = res.x.reshape(f + 1, k)
+    core.params.copy_(torch.from_numpy(theta))
+    return int(res.nit), bool(res.success), theta
