@@ -75,6 +75,7 @@ def evaluate(est: Any, X: Any, y_raw: np.ndarray, task: str, prefix: str) -> dic
     """
     from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, r2_score
 
+    X = _named(X, est)
     out: dict[str, float] = {}
     if task == "regression":
         pred = np.asarray(est.predict(X), dtype=np.float64).reshape(-1)
@@ -88,6 +89,16 @@ def evaluate(est: Any, X: Any, y_raw: np.ndarray, task: str, prefix: str) -> dic
         out[f"{prefix}_loss"] = log_loss(y_raw, proba, labels=est.classes_)
         out[f"{prefix}_accuracy"] = accuracy_score(y_raw, est.classes_[np.argmax(proba, axis=1)])
     return out
+
+
+def _named(X: Any, est: Any) -> Any:
+    """A tensor as a DataFrame with the estimator's feature names (so names are checked)."""
+    names = getattr(est, "feature_names_in_", None)
+    if names is None or not hasattr(X, "detach"):
+        return X
+    import pandas as pd
+
+    return pd.DataFrame(X.detach().cpu().numpy(), columns=list(names))
 
 
 def _raw_targets(ds: Any) -> np.ndarray:
@@ -156,6 +167,20 @@ def _data_spec(ds: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``tabloader train``; data-parallel when launched by torchrun (rank 0 reports)."""
+    import torch.distributed as dist
+
+    from tabloader.trainers import init_distributed, shutdown_distributed
+
+    owned = not (dist.is_available() and dist.is_initialized()) and init_distributed()
+    try:
+        return _train(args)
+    finally:
+        if owned:
+            shutdown_distributed()
+
+
+def _train(args: argparse.Namespace) -> int:
     from tabloader import trainers
     from tabloader.datasets import split
 
@@ -178,7 +203,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_ds, val_ds = ds, None
 
     params = _estimator_params(args)
-    show_bar = not args.quiet and not args.json and _isatty(sys.stderr)
+    main = trainers.is_main_process()  # under torchrun: only rank 0 prints and writes
+    show_bar = main and not args.quiet and not args.json and _isatty(sys.stderr)
     est = getattr(trainers, cls_name)(**params, verbose=show_bar)
     fit_on: Any = train_ds
     if args.num_workers:
@@ -186,11 +212,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         bs = est.batch_size if est.batch_size is not None else len(train_ds)
         fit_on = make_loader(
-            train_ds, batch_size=bs, shuffle=True, seed=args.seed, num_workers=args.num_workers
+            train_ds,
+            batch_size=bs,
+            shuffle=True,
+            seed=args.seed,
+            num_workers=args.num_workers,
+            remainder="uneven",  # under torchrun: every row once per epoch
         )
     t0 = time.perf_counter()
     est.fit(fit_on)
     fit_seconds = time.perf_counter() - t0
+    if not main:
+        return 0
 
     X_tr, y_tr = train_ds.features, _raw_targets(train_ds)
     result: dict[str, Any] = {
@@ -254,7 +287,7 @@ def _compare(est: Any, train_ds: Any, val_ds: Any, task: str) -> dict[str, Any]:
         float(np.max(np.abs(ours - theirs))) if ours.shape == theirs.shape else None
     )
     out["objective"] = float(_objective(sk, est, X_tr, y_tr))
-    out["objective_tabloader"] = float(est.loss(X_tr, y_tr))
+    out["objective_tabloader"] = float(est.loss(_named(train_ds.features, est), y_tr))
     return out
 
 
@@ -401,7 +434,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         missing="mean" if spec.get("fill_values") else "error",
         **csv,
     )
-    X = ds.features
+
+    X = pd.DataFrame(ds.features.numpy(), columns=ds.feature_names)
     if hasattr(est, "predict_proba"):
         proba = est.predict_proba(X)
         pred = est.classes_[np.argmax(proba, axis=1)]
