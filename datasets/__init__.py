@@ -10,14 +10,19 @@ from tabloader.datasets._csv import CsvDataset
 from tabloader.datasets._open import read_dataset, source_format
 from tabloader.datasets._parquet import ParquetDataset
 from tabloader.datasets._split import split
+from tabloader.datasets._stream import CsvStream, FeatureStats, ParquetStream, TabularStream
 from tabloader.datasets._tabular import TASKS, TabularDataset
 
 __all__ = [
     "CsvDataset",
+    "CsvStream",
+    "FeatureStats",
     "MISSING_POLICIES",
     "ParquetDataset",
+    "ParquetStream",
     "TASKS",
     "TabularDataset",
+    "TabularStream",
     "infer_task",
     "read_dataset",
     "source_format",

@@ -1,0 +1,656 @@
+"""Tests of ParquetStream and CsvStream: equality with the map-style readers (the oracle),
+exactly-once sharding over workers and ranks, resume, shuffling, statistics, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch.utils.data import DataLoader
+
+import tabloader.datasets._stream as stream_mod
+from tabloader.datasets import (
+    CsvDataset,
+    CsvStream,
+    FeatureStats,
+    ParquetDataset,
+    ParquetStream,
+)
+from tabloader.errors import MissingValueError, ParseError, SchemaError, TargetError
+
+
+# --------------------------------------------------------------------------- helpers
+def _frame(n: int, seed: int = 0, start: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "id": np.arange(start, start + n),
+            "a": rng.normal(size=n).astype(np.float32),
+            "b": rng.integers(0, 5, n),
+            "c": rng.choice(["x", "y", "z"], n),
+            "yb": rng.choice(["neg", "pos"], n),
+            "ym": rng.integers(0, 4, n),
+            "yr": rng.normal(size=n),
+        }
+    )
+
+
+def _write_parquet(path, df: pd.DataFrame, row_group: int) -> str:
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, row_group_size=row_group)
+    return str(path)
+
+
+def _all(stream) -> tuple[torch.Tensor, torch.Tensor | None]:
+    xs, ys = [], []
+    for b in stream:
+        if isinstance(b, (tuple, list)):
+            xs.append(b[0])
+            ys.append(b[1])
+        else:
+            xs.append(b)
+    return torch.cat(xs), (torch.cat(ys) if ys else None)
+
+
+def _ids(batches, stream) -> list[int]:
+    j = stream.feature_names.index("id")
+    out = []
+    for b in batches:
+        X = b[0] if isinstance(b, (tuple, list)) else b
+        out.extend(X[:, j].to(torch.int64).tolist())
+    return out
+
+
+def _as_worker(monkeypatch, w: int, nw: int) -> None:
+    """Make the stream believe it runs in DataLoader worker ``w`` of ``nw`` (in-process)."""
+    info = None if nw == 0 else SimpleNamespace(id=w, num_workers=nw)
+    monkeypatch.setattr(stream_mod, "get_worker_info", lambda: info)
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra = np.argsort(np.argsort(a)).astype(float)
+    rb = np.argsort(np.argsort(b)).astype(float)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+# --------------------------------------------------------------------------- oracle: map-style
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"target": "yr", "features": ["a", "b", "id"]},
+        {"target": "yb", "features": ["a", "c"], "categorical": ["c"]},
+        {"target": "ym", "features": ["a", "b", "c"], "categorical": ["c"]},
+        {"target": "ym", "features": ["a"], "task": "regression"},
+        {"target": None, "features": ["a", "b"]},
+    ],
+)
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_batches_equal_map_style(tmp_path, spec, fmt):
+    df = _frame(301)
+    if fmt == "parquet":
+        path = _write_parquet(tmp_path / "d.parquet", df, 50)
+        ds = ParquetDataset(path, **spec)
+        s = ParquetStream(path, batch_size=32, chunk_rows=17, **spec)
+    else:
+        path = str(tmp_path / "d.csv")
+        df.to_csv(path, index=False)
+        ds = CsvDataset(path, **spec)
+        s = CsvStream(path, batch_size=32, block_size=512, **spec)
+        assert s.n_units > 5
+    batches = list(s)
+    assert len(batches) == len(s) == 10
+    for b in batches[:-1]:
+        X = b[0] if isinstance(b, (tuple, list)) else b
+        assert X.shape == (32, ds.n_features) and X.dtype == torch.float32 and X.is_contiguous()
+    X, y = _all(s)
+    torch.testing.assert_close(X, ds.features, rtol=0, atol=0)
+    if ds.targets is None:
+        assert y is None
+    else:
+        assert y.dtype == ds.targets.dtype and y.shape == ds.targets.shape
+        assert torch.equal(y, ds.targets)
+    assert s.feature_names == ds.feature_names
+    assert s.task == ds.task and s.target_name == ds.target_name
+    assert s.n_features == ds.n_features
+    if ds.classes_ is None:
+        assert s.classes_ is None
+    else:
+        np.testing.assert_array_equal(s.classes_, ds.classes_)
+    assert s.categories_ == ds.categories_
+
+
+@pytest.mark.parametrize("missing", ["drop", "mean"])
+def test_missing_policies_equal_map_style(tmp_path, missing):
+    df = _frame(200)
+    df.loc[[3, 77, 150], "a"] = np.nan
+    df.loc[[10, 190], "c"] = None
+    path = _write_parquet(tmp_path / "d.parquet", df, 40)
+    spec = {"target": "yr", "features": ["a", "c"], "categorical": ["c"], "missing": missing}
+    with pytest.warns(UserWarning, match="dropped") if missing == "drop" else _nullcontext():
+        ds = ParquetDataset(path, **spec)
+    with pytest.warns(UserWarning, match="dropped") if missing == "drop" else _nullcontext():
+        s = ParquetStream(path, batch_size=16, **spec)
+    X, y = _all(s)
+    torch.testing.assert_close(X, ds.features)
+    assert torch.equal(y, ds.targets)
+    assert s.n_dropped_ == ds.n_dropped_
+    assert s.fill_values_.keys() == ds.fill_values_.keys()
+    for k, v in ds.fill_values_.items():
+        assert s.fill_values_[k] == pytest.approx(v, rel=1e-9)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_late_class_is_learned_in_first_pass(tmp_path):
+    df = _frame(120)
+    df["label"] = "a"
+    df.loc[:59, "label"] = "b"
+    df.loc[119, "label"] = "zz"  # first seen in the last row of the last row group
+    path = _write_parquet(tmp_path / "d.parquet", df, 30)
+    s = ParquetStream(path, target="label", features=["a"], batch_size=25, shuffle=True, seed=3)
+    assert list(s.classes_) == ["a", "b", "zz"] and s.task == "multiclass"
+    _, y = _all(s)
+    assert y.dtype == torch.int64 and int(y.max()) == 2 and int((y == 2).sum()) == 1
+    # given classes that miss a label: a clear error naming the row
+    s2 = ParquetStream(path, target="label", features=["a"], batch_size=25, classes=["a", "b"])
+    with pytest.raises(TargetError, match=r"label 'zz' at row 119 of .*not one of the 2 classes"):
+        _all(s2)
+
+
+# --------------------------------------------------------------------------- exactly once
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    file_rows=st.lists(st.integers(1, 60), min_size=1, max_size=3),
+    row_group=st.integers(1, 25),
+    batch_size=st.integers(2, 16),
+    num_workers=st.sampled_from([0, 1, 2, 3]),
+    world_size=st.sampled_from([1, 2, 3]),
+    shuffle=st.booleans(),
+    buffer=st.integers(1, 40),
+    epoch=st.integers(0, 3),
+)
+def test_every_row_exactly_once_parquet(
+    monkeypatch, file_rows, row_group, batch_size, num_workers, world_size, shuffle, buffer, epoch
+):
+    with tempfile.TemporaryDirectory() as d:
+        start = 0
+        paths = []
+        for i, n in enumerate(file_rows):
+            paths.append(
+                _write_parquet(os.path.join(d, f"p{i}.parquet"), _frame(n, i, start), row_group)
+            )
+            start += n
+        _check_exactly_once(
+            monkeypatch,
+            lambda r: ParquetStream(
+                paths,
+                target="yr",
+                features=["id", "a"],
+                batch_size=batch_size,
+                shuffle=shuffle,
+                seed=11,
+                shuffle_buffer=buffer,
+                rank=r,
+                world_size=world_size,
+            ),
+            start,
+            num_workers,
+            world_size,
+            epoch,
+        )
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    file_rows=st.lists(st.integers(1, 50), min_size=1, max_size=3),
+    block=st.integers(16, 300),
+    batch_size=st.integers(2, 16),
+    num_workers=st.sampled_from([0, 1, 2, 3]),
+    world_size=st.sampled_from([1, 2, 3]),
+    shuffle=st.booleans(),
+)
+def test_every_row_exactly_once_csv(
+    monkeypatch, file_rows, block, batch_size, num_workers, world_size, shuffle
+):
+    with tempfile.TemporaryDirectory() as d:
+        start = 0
+        paths = []
+        for i, n in enumerate(file_rows):
+            p = os.path.join(d, f"c{i}.csv")
+            _frame(n, i, start).to_csv(p, index=False)
+            paths.append(p)
+            start += n
+        _check_exactly_once(
+            monkeypatch,
+            lambda r: CsvStream(
+                paths,
+                target="yr",
+                features=["id", "a"],
+                batch_size=batch_size,
+                shuffle=shuffle,
+                seed=5,
+                shuffle_buffer=7,
+                rank=r,
+                world_size=world_size,
+                block_size=block,
+            ),
+            start,
+            num_workers,
+            world_size,
+            0,
+        )
+
+
+def _check_exactly_once(monkeypatch, make, n, num_workers, world_size, epoch):
+    if n < world_size:  # not enough rows for one batch per rank: a clear error
+        with pytest.raises(ValueError, match="every rank should yield the same number"):
+            for r in range(world_size):
+                len(make(r))
+        return
+    seen = []
+    counts = []
+    for r in range(world_size):
+        s = make(r)
+        s.set_epoch(epoch)
+        k = len(s)
+        got = 0
+        for w in range(max(num_workers, 1)):
+            _as_worker(monkeypatch, w, num_workers)
+            s.set_epoch(epoch)
+            batches = list(s)
+            got += len(batches)
+            assert all(0 < (b[0].shape[0]) <= s.batch_size for b in batches)
+            seen.extend(_ids(batches, s))
+        counts.append(got)
+        assert got == k
+    _as_worker(monkeypatch, 0, 0)
+    assert sorted(seen) == list(range(n))  # no duplicates, no losses
+    assert len(set(counts)) == 1  # every rank the same number of batches
+
+
+def test_real_workers_and_ranks(tmp_path):
+    path = _write_parquet(tmp_path / "d.parquet", _frame(203), 20)
+    seen = []
+    lens = []
+    for r in range(2):
+        s = ParquetStream(
+            path,
+            target="yr",
+            features=["id"],
+            batch_size=8,
+            shuffle=True,
+            seed=1,
+            rank=r,
+            world_size=2,
+        )
+        loader = DataLoader(s, batch_size=None, num_workers=2)
+        batches = list(loader)
+        lens.append(len(batches))
+        assert len(loader) == len(batches)
+        seen.extend(_ids(batches, s))
+    assert lens[0] == lens[1] == 13
+    assert sorted(seen) == list(range(203))
+
+
+@pytest.mark.parametrize(
+    ("n", "ws", "b", "sizes"),
+    [
+        (10, 3, 2, [[2, 2], [2, 1], [2, 1]]),  # 4 + 3 + 3 rows, 2 batches each
+        (9, 2, 4, [[4, 1], [3, 1]]),  # rank 1 splits its last rows to keep 2 batches
+        (8, 2, 4, [[4], [4]]),
+    ],
+)
+def test_remainder_policy_batch_sizes(tmp_path, n, ws, b, sizes):
+    path = _write_parquet(tmp_path / "d.parquet", _frame(n), 3)
+    got = []
+    for r in range(ws):
+        s = ParquetStream(path, target="yr", features=["id"], batch_size=b, rank=r, world_size=ws)
+        got.append([x.shape[0] for x, _ in s])
+    assert got == sizes
+
+
+def test_drop_last_and_impossible_split(tmp_path):
+    path = _write_parquet(tmp_path / "d.parquet", _frame(10), 4)
+    s = ParquetStream(
+        path, target="yr", features=["id"], batch_size=2, drop_last=True, rank=1, world_size=3
+    )
+    assert [x.shape[0] for x, _ in s] == [2]
+    s = ParquetStream(path, target="yr", features=["id"], batch_size=1, rank=2, world_size=3)
+    with pytest.raises(ValueError, match=r"rank 2 of world_size=3 has only 3 of the 10 rows"):
+        len(s)
+
+
+# --------------------------------------------------------------------------- shuffle
+def test_same_seed_same_order_new_order_each_epoch(tmp_path):
+    path = _write_parquet(tmp_path / "d.parquet", _frame(500), 50)
+
+    def order(seed, epoch):
+        s = ParquetStream(
+            path,
+            target="yr",
+            features=["id"],
+            batch_size=64,
+            shuffle=True,
+            seed=seed,
+            shuffle_buffer=100,
+        )
+        s.set_epoch(epoch)
+        return _ids(list(s), s)
+
+    a = order(1, 0)
+    assert a == order(1, 0)
+    assert sorted(a) == list(range(500))
+    assert a != order(1, 1) and a != order(2, 0)
+    # a stream iterated twice moves on to the next epoch by itself
+    s = ParquetStream(
+        path, target="yr", features=["id"], batch_size=64, shuffle=True, seed=1, shuffle_buffer=100
+    )
+    assert _ids(list(s), s) == a and _ids(list(s), s) == order(1, 1)
+
+
+def test_shuffle_rank_correlation(tmp_path):
+    """Spearman's rho between position in the file and position in the epoch: about
+    N(0, 1 / (units - 1)) for a random order of the units; here 200 row groups."""
+    path = _write_parquet(tmp_path / "d.parquet", _frame(20000), 100)
+    s = ParquetStream(
+        path,
+        target="yr",
+        features=["id"],
+        batch_size=256,
+        shuffle=True,
+        seed=0,
+        shuffle_buffer=2000,
+    )
+    rhos = []
+    for _ in range(8):
+        ids = np.array(_ids(list(s), s))
+        assert sorted(ids) == list(range(20000))
+        rhos.append(_spearman(ids, np.arange(len(ids))))
+    assert max(abs(r) for r in rhos) < 0.3
+    assert abs(np.mean(rhos)) < 0.1
+    # within a buffer the order is a uniform permutation: neighbours come from far apart
+    assert np.median(np.abs(np.diff(ids))) > 100
+    plain = ParquetStream(path, target="yr", features=["id"], batch_size=256)
+    assert _ids(list(plain), plain) == list(range(20000))
+
+
+# --------------------------------------------------------------------------- resume
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_resume_mid_epoch_yields_the_remaining_rows(tmp_path, shuffle):
+    path = _write_parquet(tmp_path / "d.parquet", _frame(333), 40)
+    kw = dict(
+        target="yr", features=["id"], batch_size=16, shuffle=shuffle, seed=4, shuffle_buffer=50
+    )
+    s = ParquetStream(path, **kw)
+    s.set_epoch(2)
+    it = iter(s)
+    head = [next(it) for _ in range(7)]
+    state = json.loads(json.dumps(s.state_dict()))  # JSON-safe for checkpoints
+    tail = list(it)
+    s2 = ParquetStream(path, **kw)
+    s2.load_state_dict(state)
+    rest = list(s2)
+    assert len(rest) == len(tail)
+    for (a, ya), (b, yb) in zip(rest, tail):
+        assert torch.equal(a, b) and torch.equal(ya, yb)
+    assert sorted(_ids(head + rest, s)) == list(range(333))
+    # then the next epoch starts
+    assert s2.state_dict()["epoch"] == 3
+
+
+def test_resume_through_dataloader_workers(tmp_path):
+    path = _write_parquet(tmp_path / "d.parquet", _frame(250), 30)
+    kw = dict(target="yr", features=["id"], batch_size=10, shuffle=True, seed=9, shuffle_buffer=45)
+    s = ParquetStream(path, **kw)
+    head = []
+    for i, b in enumerate(DataLoader(s, batch_size=None, num_workers=2)):
+        head.append(b)
+        if i == 8:
+            break
+    state = s.position(0, len(head), num_workers=2)
+    s2 = ParquetStream(path, **kw)
+    s2.load_state_dict(state)
+    rest = list(DataLoader(s2, batch_size=None, num_workers=2))
+    assert len(head) + len(rest) == len(s)
+    assert sorted(_ids(head + rest, s)) == list(range(250))
+    with pytest.raises(ValueError, match="same num_workers"):
+        s3 = ParquetStream(path, **kw)
+        s3.load_state_dict(state)
+        list(s3)
+
+
+def test_state_from_other_settings_is_refused(tmp_path):
+    path = _write_parquet(tmp_path / "d.parquet", _frame(50), 10)
+    s = ParquetStream(path, target="yr", batch_size=10, seed=1)
+    other = ParquetStream(path, target="yr", batch_size=5, seed=1)
+    with pytest.raises(ValueError, match="same batch_size"):
+        other.load_state_dict(s.state_dict())
+
+
+# --------------------------------------------------------------------------- statistics
+def test_feature_stats_exact(tmp_path):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {"a": 1e6 + rng.normal(size=5000) * 1e-2, "b": rng.exponential(size=5000), "yr": 0.0}
+    )
+    df = df.astype(np.float32)
+    path = _write_parquet(tmp_path / "d.parquet", df, 333)
+    s = ParquetStream(path, target="yr", batch_size=100, chunk_rows=77)
+    stats = s.feature_stats()
+    X = df[["a", "b"]].to_numpy().astype(np.float64)
+    assert stats.count == 5000
+    np.testing.assert_allclose(stats.mean.numpy(), X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(stats.var.numpy(), X.var(axis=0), rtol=1e-8)
+    np.testing.assert_allclose(stats.std.numpy(), X.std(axis=0), rtol=1e-8)
+
+
+def test_chan_merge_matches_two_pass():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(1000, 3, generator=g, dtype=torch.float64) + 1e5
+    parts = torch.split(X, [1, 500, 2, 497])
+    s = FeatureStats.empty(3)
+    for p in parts:
+        s = s.merge(FeatureStats.of(p))
+    torch.testing.assert_close(s.mean, X.mean(0), rtol=1e-15, atol=0)
+    torch.testing.assert_close(s.var, X.var(0, unbiased=False), rtol=1e-9, atol=0)
+    naive = (X * X).mean(0) - X.mean(0) ** 2  # what the merge avoids: cancellation
+    assert not torch.allclose(naive, X.var(0, unbiased=False), rtol=1e-9, atol=0)
+
+
+# --------------------------------------------------------------------------- training
+def test_training_from_stream_matches_map_style(tmp_path):
+    """A hand-written SGD loop over the stream and over the map-style dataset in the same
+    order: the same parameters and losses to float32 round-off (tolerance 1e-6)."""
+    path = _write_parquet(tmp_path / "d.parquet", _frame(300), 64)
+    ds = ParquetDataset(path, target="yr", features=["a", "b"])
+    s = ParquetStream(path, target="yr", features=["a", "b"], batch_size=32)
+
+    def fit(batches):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(2, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        losses = []
+        for _ in range(3):
+            for X, y in batches():
+                opt.zero_grad()
+                loss = torch.nn.functional.mse_loss(model(X), y)
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+        return losses, model.weight.detach().clone()
+
+    l1, w1 = fit(lambda: iter(s))
+    l2, w2 = fit(lambda: (ds[i : i + 32] for i in range(0, len(ds), 32)))
+    np.testing.assert_allclose(l1, l2, rtol=1e-6)
+    torch.testing.assert_close(w1, w2, rtol=1e-6, atol=1e-7)
+
+
+# --------------------------------------------------------------------------- bad input
+def _messages(make_map, make_stream, exc):
+    with pytest.raises(exc) as a:
+        make_map()
+    with pytest.raises(exc) as b:
+        _all(make_stream())
+    return str(a.value), str(b.value)
+
+
+def test_schema_drift_between_files(tmp_path):
+    p1 = _write_parquet(tmp_path / "a.parquet", _frame(10), 5)
+    p2 = _write_parquet(tmp_path / "b.parquet", _frame(10).rename(columns={"b": "B"}), 5)
+    m, s = _messages(
+        lambda: ParquetDataset([p1, p2], target="yr"),
+        lambda: ParquetStream([p1, p2], target="yr", batch_size=4),
+        SchemaError,
+    )
+    assert m == s and "different schemas" in s
+    c1, c2 = tmp_path / "a.csv", tmp_path / "b.csv"
+    _frame(10).to_csv(c1, index=False)
+    _frame(10).rename(columns={"b": "B"}).to_csv(c2, index=False)
+    m, s = _messages(
+        lambda: CsvDataset([str(c1), str(c2)], target="yr", features=["a", "id"]),
+        lambda: CsvStream([str(c1), str(c2)], target="yr", features=["a", "id"], batch_size=4),
+        SchemaError,
+    )
+    assert m == s and "different columns" in s
+
+
+def test_corrupt_row_group(tmp_path):
+    path = tmp_path / "d.parquet"
+    _write_parquet(path, _frame(100), 50)
+    md = pq.ParquetFile(path).metadata
+    off = md.row_group(1).column(1).data_page_offset  # column "a"
+    raw = bytearray(path.read_bytes())
+    raw[off : off + 16] = b"\xff" * 16  # the page header of row group 1
+    path.write_bytes(bytes(raw))
+    m, s = _messages(
+        lambda: ParquetDataset(str(path), target="yr", features=["a"]),
+        lambda: ParquetStream(str(path), target="yr", features=["a"], batch_size=10),
+        ParseError,
+    )
+    assert "is not a readable Parquet file (corrupt data" in m
+    assert "is not a readable Parquet file (corrupt data" in s
+
+
+def test_csv_cell_and_ragged_errors_match(tmp_path):
+    p = tmp_path / "d.csv"
+    lines = ["a,b,y"] + [f"{i},{i * 2},{i % 2}" for i in range(40)]
+    lines[30] = "29,oops,1"
+    p.write_text("\n".join(lines) + "\n")
+    m, s = _messages(
+        lambda: CsvDataset(str(p), target="y"),
+        lambda: CsvStream(str(p), target="y", batch_size=8, block_size=64),
+        ParseError,
+    )
+    assert m == s and "row 29 (line 31) has 'oops'" in s
+    lines[30] = "29,58"
+    p.write_text("\n".join(lines) + "\n")
+    m, s = _messages(
+        lambda: CsvDataset(str(p), target="y"),
+        lambda: CsvStream(str(p), target="y", batch_size=8, block_size=64),
+        ParseError,
+    )
+    assert m == s and "line 31 has 2 fields" in s
+
+
+def test_missing_value_error_matches(tmp_path):
+    df = _frame(20)
+    df.loc[7, "a"] = np.nan
+    path = _write_parquet(tmp_path / "d.parquet", df, 50)
+    m, s = _messages(
+        lambda: ParquetDataset(path, target="yr", features=["a"]),
+        lambda: ParquetStream(path, target="yr", features=["a"], batch_size=4),
+        MissingValueError,
+    )
+    assert m == s and "first at row 7 of" in s
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"batch_size": 0}, r"batch_size should be a positive integer, but got batch_size=0"),
+        ({"batch_size": 4, "rank": 0}, "rank and world_size should be given together"),
+        ({"batch_size": 4, "rank": 2, "world_size": 2}, r"rank should be an integer in \[0, 1\]"),
+        ({"batch_size": 4, "shuffle_buffer": -1}, "shuffle_buffer should be a positive integer"),
+    ],
+)
+def test_argument_errors(tmp_path, kwargs, match):
+    path = _write_parquet(tmp_path / "d.parquet", _frame(20), 50)
+    with pytest.raises(ValueError, match=match):
+        ParquetStream(path, target="yr", **kwargs)
+
+
+def test_unseeded_shuffle_over_ranks_is_refused_and_configure(tmp_path):
+    path = _write_parquet(tmp_path / "d.parquet", _frame(40), 10)
+    s = ParquetStream(path, target="yr", batch_size=4, shuffle=True, rank=0, world_size=2)
+    with pytest.raises(ValueError, match="seed should be an integer when shuffle=True"):
+        len(s)
+    c = s.configure(seed=3, batch_size=8)
+    assert len(c) == 3 and c.seed == 3 and s.batch_size == 4
+    with pytest.raises(ValueError, match="options should be among"):
+        s.configure(num_workers=2)
+
+
+def test_shuffled_drop_covers_the_kept_rows(tmp_path):
+    df = _frame(150)
+    df.loc[[0, 42, 149], "a"] = np.nan
+    path = _write_parquet(tmp_path / "d.parquet", df, 20)
+    with pytest.warns(UserWarning, match="dropped 3 of 150 rows"):
+        s = ParquetStream(
+            path,
+            target="yr",
+            features=["id", "a"],
+            missing="drop",
+            batch_size=16,
+            shuffle=True,
+            seed=2,
+            shuffle_buffer=33,
+        )
+    assert s.n_rows == 147 and len(s) == 10
+    assert sorted(_ids(list(s), s)) == sorted(set(range(150)) - {0, 42, 149})
+
+
+def test_csv_comments_and_compressed_files(tmp_path):
+    import gzip
+
+    df = _frame(60)
+    text = df.to_csv(index=False).splitlines()
+    body = [text[0], "# a comment", *text[1:30], "  # another", *text[30:]]
+    plain = tmp_path / "c.csv"
+    plain.write_text("\n".join(body) + "\n")
+    gz = tmp_path / "d.csv.gz"
+    with gzip.open(gz, "wt") as fh:
+        fh.write("\n".join(body) + "\n")
+    for path, block in [(plain, 200), (gz, 200)]:
+        ds = CsvDataset(str(path), target="ym", features=["a", "c"], categorical=["c"], comment="#")
+        s = CsvStream(
+            str(path),
+            target="ym",
+            features=["a", "c"],
+            categorical=["c"],
+            comment="#",
+            batch_size=7,
+            block_size=block,
+        )
+        X, y = _all(s)
+        torch.testing.assert_close(X, ds.features, rtol=0, atol=0)
+        assert torch.equal(y, ds.targets)
+    assert CsvStream(str(plain), target="ym", comment="#", batch_size=7, block_size=200).n_units > 3
