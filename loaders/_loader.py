@@ -272,7 +272,7 @@ def _resolve_distributed(rank: Any, world_size: Any) -> tuple[int, int, bool]:
 def make_loader(
     dataset: Dataset,
     *,
-    batch_size: int,
+    batch_size: int | None = None,
     shuffle: bool = False,
     drop_last: bool = False,
     pin_memory: bool | str = "auto",
@@ -302,7 +302,14 @@ def make_loader(
         :class:`~torch.utils.data.TensorDataset`, any map-style dataset, or an
         IterableDataset.
     batch_size : int
-        Rows per batch.
+        Rows per batch. Required, except for a tabloader stream
+        (:class:`~tabloader.datasets.ParquetStream`, :class:`~tabloader.datasets.CsvStream`),
+        which builds its own batches: then ``None`` or the stream's ``batch_size``.
+        For a stream, ``shuffle=True``, ``seed``, ``drop_last=True``, ``rank`` and
+        ``world_size`` override the stream's own settings (its copy's, the stream
+        itself is not modified); ``num_workers`` and ``pin_memory`` apply as usual;
+        ``remainder`` does not apply (streams give every rank the same number of
+        batches, see the streams' documentation).
     shuffle : bool, default=False
         Read the rows in a new random order every epoch.
     drop_last : bool, default=False
@@ -370,6 +377,15 @@ def make_loader(
     >>> [len(y) for X, y in loader]
     [4, 4, 2]
     """
+    stream = _is_stream(dataset)
+    if stream:
+        if batch_size is not None and batch_size != dataset.batch_size:
+            raise ValueError(
+                f"batch_size should be None or the stream's batch_size={dataset.batch_size}, "
+                f"but got batch_size={batch_size!r}; a stream builds its own batches: "
+                "set batch_size when creating the stream"
+            )
+        batch_size = dataset.batch_size
     batch_size = _check_int("batch_size", batch_size, low=1, what="positive")
     shuffle = _check_bool("shuffle", shuffle)
     drop_last = _check_bool("drop_last", drop_last)
@@ -439,6 +455,20 @@ def make_loader(
         "worker_init_fn": worker_init_fn,
     }
     common = {"batch_size": batch_size, "drop_last": drop_last, "base_seed": base_seed}
+
+    if stream:
+        return _stream_loader(
+            dataset,
+            shuffle,
+            drop_last,
+            seed,
+            rank,
+            world_size,
+            base_seed,
+            device,
+            kwargs,
+            collate_fn,
+        )
 
     if isinstance(dataset, IterableDataset):
         if shuffle:
@@ -611,3 +641,59 @@ def iter_batches(
         if dev is not None:
             parts = [p.to(dev, non_blocking=p.is_pinned()) for p in parts]
         yield tuple(parts) if as_tuple else parts[0]
+
+
+def _is_stream(dataset: Any) -> bool:
+    from tabloader.datasets._stream import TabularStream
+
+    return isinstance(dataset, TabularStream)
+
+
+def _stream_loader(
+    dataset: Any,
+    shuffle: bool,
+    drop_last: bool,
+    seed: int | None,
+    rank: int | None,
+    world_size: int | None,
+    base_seed: int,
+    device: Any,
+    kwargs: dict[str, Any],
+    collate_fn: Callable[[Any], Any] | None,
+) -> TabularLoader:
+    """A loader over a tabloader stream: it yields whole batches, so no collate."""
+    if device is not None:
+        raise ValueError(
+            f"device should be None for a stream (its batches are read from files), but got "
+            f"device={str(device)!r}; move each batch with .to(device, non_blocking=True)"
+        )
+    if kwargs.get("persistent_workers"):
+        raise ValueError(
+            "persistent_workers should be False for a stream: persistent workers would not "
+            "see the next epoch's order"
+        )
+    options: dict[str, Any] = {}
+    if shuffle:
+        options["shuffle"] = True
+    if seed is not None:
+        options["seed"] = seed
+    if drop_last:
+        options["drop_last"] = True
+    if rank is not None or world_size is not None:
+        options["rank"], options["world_size"] = rank, world_size
+    configured = dataset.configure(**options) if options else dataset
+    kwargs = {**kwargs, "collate_fn": collate_fn if collate_fn is not None else _identity}
+    loader = TabularLoader(
+        configured,
+        plan=None,
+        batch_size=None,  # type: ignore[arg-type]
+        drop_last=False,
+        fast=False,
+        fetch=None,
+        base_seed=base_seed,
+        device=None,
+        **kwargs,
+    )
+    loader.__dict__["_tl_batch_size"] = configured.batch_size
+    loader.__dict__["_tl_drop_last"] = configured.drop_last
+    return loader

@@ -580,3 +580,60 @@ def test_invalid_dataset_combinations_raise():
         make_loader(_dataset(), batch_size=2).set_epoch(-1)
     with pytest.raises(ValueError, match="batch_size should be a positive integer"):
         list(iter_batches(_dataset(), 0))
+
+
+# ---------------------------------------------------------------- tabloader streams
+@pytest.fixture
+def parquet_stream_file(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.standard_normal((503, 3)), columns=["a", "b", "c"])
+    df["y"] = np.arange(503, dtype=np.float64)  # the target identifies the row
+    path = tmp_path / "s.parquet"
+    df.to_parquet(path, row_group_size=64)
+    return path
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_stream_through_make_loader_covers_each_row_once(parquet_stream_file, num_workers):
+    from tabloader.datasets import ParquetStream
+
+    stream = ParquetStream(parquet_stream_file, target="y", batch_size=50)
+    loader = make_loader(stream, shuffle=True, seed=3, num_workers=num_workers)
+    assert loader.batch_size == 50
+    epochs = []
+    for _ in range(2):
+        rows = torch.cat([y.reshape(-1) for _, y in loader])
+        assert sorted(rows.tolist()) == list(range(503))
+        epochs.append(rows)
+    assert not torch.equal(epochs[0], epochs[1])  # a new order every epoch
+    again = make_loader(stream, shuffle=True, seed=3, num_workers=num_workers)
+    assert torch.equal(torch.cat([y.reshape(-1) for _, y in again]), epochs[0])
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_stream_ranks_through_make_loader_are_disjoint_and_complete(
+    parquet_stream_file, world_size
+):
+    from tabloader.datasets import ParquetStream
+
+    stream = ParquetStream(parquet_stream_file, target="y", batch_size=32)
+    seen, counts = [], []
+    for rank in range(world_size):
+        loader = make_loader(stream, shuffle=True, seed=1, rank=rank, world_size=world_size)
+        batches = [y.reshape(-1) for _, y in loader]
+        counts.append(len(batches))
+        seen.extend(torch.cat(batches).tolist())
+    assert sorted(seen) == list(range(503))
+    assert len(set(counts)) == 1  # every rank gets the same number of batches
+
+
+def test_stream_batch_size_must_match(parquet_stream_file):
+    from tabloader.datasets import ParquetStream
+
+    stream = ParquetStream(parquet_stream_file, target="y", batch_size=32)
+    with pytest.raises(ValueError, match="batch_size should be None or the stream's batch_size=32"):
+        make_loader(stream, batch_size=10)
+    with pytest.raises(ValueError, match="device should be None for a stream"):
+        make_loader(stream, device="cpu")
