@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import time
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from tabloader.datasets import TabularDataset
 from tabloader.trainers._core import LinearCore, lbfgs_fit
+from tabloader.trainers._distributed import data_signature, get_context
 
 __all__ = ["LinearRegressor", "LogisticClassifier", "SoftmaxClassifier"]
 
@@ -27,6 +29,9 @@ _SCHEDULES = ("plateau", "constant")
 _PLATEAU_FACTOR = 5.0  # lr is divided by this on each plateau ...
 _PLATEAU_REDUCTIONS = 3  # ... this many times before training stops
 _MIN_PATIENCE_STEPS = 100
+_MAX_PATIENCE_ROWS = 1_000_000
+_STATS_CHUNK = 1 << 16
+_AVERAGE_SKIP = 0.5  # a restarted average leaves out this fraction of an epoch
 _INITS = ("zeros", "torch")
 _FITTED = (
     "coef_",
@@ -95,6 +100,12 @@ def _check_verbose(v):
     raise _bad("verbose", "a bool or a non-negative integer", v)
 
 
+def _check_distributed(v):
+    if (isinstance(v, str) and v == "auto") or isinstance(v, (bool, np.bool_)):
+        return v if isinstance(v, str) else bool(v)
+    raise _bad("distributed", "'auto', True or False", v)
+
+
 def _resolve_device(device: Any) -> torch.device:
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -150,6 +161,8 @@ class _BaseTrainer(BaseEstimator):
         device: Any = "auto",
         verbose: bool = False,
         warm_start: bool = False,
+        distributed: bool | str = "auto",
+        average: bool = True,
     ) -> None:
         self.lr = lr
         self.max_epochs = max_epochs
@@ -170,6 +183,8 @@ class _BaseTrainer(BaseEstimator):
         self.device = device
         self.verbose = verbose
         self.warm_start = warm_start
+        self.distributed = distributed
+        self.average = average
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -207,6 +222,8 @@ class _BaseTrainer(BaseEstimator):
             ),
             "verbose": _check_verbose(self.verbose),
             "warm_start": _check_bool("warm_start", self.warm_start),
+            "distributed": _check_distributed(self.distributed),
+            "average": _check_bool("average", self.average),
         }
         if p["validation_fraction"] == 1.0:
             raise _bad("validation_fraction", "a real number in (0.0, 1.0) or None", 1.0)
@@ -357,6 +374,7 @@ TabularDataset or DataLoader
                 self.__dict__.pop(name, None)
         try:
             p = self._validated_params()
+            p["dist"] = self._distributed_context(p)
             if isinstance(X, DataLoader):
                 if y is not None or sample_weight is not None:
                     raise ValueError(
@@ -378,6 +396,21 @@ TabularDataset or DataLoader
             self.__dict__.pop(name, None)
         self.__dict__.update(result)
         return self
+
+    def _distributed_context(self, p):
+        """The process group's context (None: train alone); rank 0's seed for all."""
+        if p["distributed"] is False:
+            return None
+        ctx = get_context(p["device"])
+        if ctx is None:
+            if p["distributed"] is True:
+                raise ValueError(
+                    "distributed=True needs an initialised torch.distributed process "
+                    "group with several ranks (or a launch by torchrun), but found none"
+                )
+            return None
+        p["seed"] = ctx.broadcast_seed(p["seed"])
+        return ctx
 
     def _make_core(
         self, p, n_features, n_outputs, penalty_scale, warm, mean, scale, y_mean=0.0, y_scale=1.0
@@ -444,8 +477,18 @@ TabularDataset or DataLoader
         if not p["standardize"]:
             return np.zeros(n_f), np.ones(n_f)
         if w is None:
-            mean = X.mean(0, dtype=torch.float64)
-            var = ((X - mean.float()) ** 2).mean(0, dtype=torch.float64)
+            # two passes over row chunks: float32 sums per chunk, float64 across
+            # chunks (X.mean(0, dtype=float64) and a full-size temporary are 10x slower)
+            n = X.shape[0]
+            chunks = [(s, min(n, s + _STATS_CHUNK)) for s in range(0, n, _STATS_CHUNK)]
+            mean = sum(X[s:e].sum(0).double() for s, e in chunks) / n
+            m32 = mean.float()
+            buf = torch.empty(min(n, _STATS_CHUNK), X.shape[1], device=X.device)
+            var = torch.zeros(X.shape[1], dtype=torch.float64, device=X.device)
+            for s, e in chunks:
+                c = torch.sub(X[s:e], m32, out=buf[: e - s])
+                var += c.mul_(c).sum(0).double()
+            var /= n
         else:
             wd = w.double() / w.double().sum()
             mean = (X.double() * wd[:, None]).sum(0)
@@ -460,6 +503,20 @@ TabularDataset or DataLoader
     def _fit_arrays(self, X, y, sample_weight, p, warm):
         Xt, yt, w, classes, fitted = self._prepare(X, y, sample_weight, p)
         dev = p["device"]
+        if p["dist"] is not None:
+            # every rank holds the whole table; make_loader gives each its shard
+            p["dist"].check_consistent(
+                data_signature(
+                    X,
+                    n_features=Xt.shape[1],
+                    n_rows=Xt.shape[0],
+                    feature_names=fitted.get("feature_names_in_"),
+                    classes=classes,
+                    task=self._kind,
+                    checksum=float(Xt.sum(dtype=torch.float64))
+                    + float(yt.sum(dtype=torch.float64)),
+                )
+            )
         n_outputs = self._n_outputs(None if classes is None else len(classes))
         if warm and self._kind != "regression" and not np.array_equal(classes, self.classes_):
             raise ValueError(
@@ -550,9 +607,17 @@ TabularDataset or DataLoader
         """A re-iterable of batches: tabloader's loader over the device-resident data."""
         from tabloader.loaders import make_loader
 
+        ctx = p.get("dist")
         if bs >= tensors[0].shape[0] and not p["drop_last"]:
             # full batch: the whole data, no gather (order does not change the mean)
+            if ctx is not None:  # this rank's share of it
+                return [tuple(t[ctx.rank :: ctx.world_size].contiguous() for t in tensors)]
             return [tensors]
+        shard = (
+            {}
+            if ctx is None
+            else {"rank": ctx.rank, "world_size": ctx.world_size, "remainder": "uneven"}
+        )
         ds = TensorDataset(*tensors)
         return make_loader(
             ds,
@@ -561,6 +626,7 @@ TabularDataset or DataLoader
             drop_last=p["drop_last"],
             seed=p["seed"] % (2**63),
             device=p["device"],
+            **shard,
         )
 
     def _loop(self, core, batches, p, history, train, val, *, streaming=False, factor=1.0):
@@ -571,11 +637,23 @@ TabularDataset or DataLoader
         converged = False
         epoch = 0
         reductions = 0
+        ctx = p.get("dist")
+        loss = core.loss if ctx is None else functools.partial(ctx.loss, core)
+        metric = core.metric if ctx is None else functools.partial(ctx.metric, core)
+        # Polyak-Ruppert averaging (in-memory data): the average runs over epochs for
+        # as long as it beats the last iterate; it restarts, leaving out the first
+        # half of the epoch, when the iterate wins (the descent, not noise, dominates)
+        averaging = p["average"] and not streaming
+        restart_average = True
+        steps = len(batches) if hasattr(batches, "__len__") else 0
         for epoch in range(1, p["max_epochs"] + 1):
             t0 = time.perf_counter()
+            if averaging and restart_average:
+                core.start_average(skip=int(steps * _AVERAGE_SKIP))
+                restart_average = False
             bar = None
             cb = None
-            if p["verbose"]:
+            if p["verbose"] and (ctx is None or ctx.is_main):
                 from tqdm.auto import tqdm
 
                 total = len(batches) if hasattr(batches, "__len__") else None
@@ -586,10 +664,34 @@ TabularDataset or DataLoader
                     if i % 50 == 0:
                         bar.set_postfix(loss=f"{core.running_loss():.5g}")
 
-            steps = core.run_epoch(batches, track_loss=streaming or p["verbose"], callback=cb)
+            track = streaming or bar is not None
+            if ctx is None:
+                steps = core.run_epoch(batches, track_loss=track, callback=cb)
+            else:  # one all-reduce of the gradient per step
+                steps = ctx.run_epoch(
+                    core,
+                    batches,
+                    track_loss=track,
+                    callback=cb,
+                    drop_last=p["drop_last"] and not streaming,
+                )
             if steps == 0:
                 raise ValueError("the data yielded no batch (drop_last=True with too few rows?)")
-            train_loss = (core.running_loss() if streaming else core.loss(*train)) * factor
+            if streaming:
+                train_loss = core.running_loss() * factor
+            else:
+                train_loss = loss(*train) * factor
+                if averaging and core.avg_count > 1:
+                    # continue from the average when it is the better point (it is
+                    # when SGD noise, not the descent, limits the last iterate)
+                    last = core.params.clone()
+                    core.params.copy_(core.avg)
+                    avg_loss = loss(*train) * factor
+                    if avg_loss <= train_loss:
+                        train_loss = avg_loss
+                    else:
+                        core.params.copy_(last)
+                        restart_average = True
             if bar is not None:
                 bar.set_postfix(loss=f"{train_loss:.5g}")
                 bar.close()
@@ -601,8 +703,8 @@ TabularDataset or DataLoader
             rec = {"epoch": epoch, "train_loss": train_loss}
             watch = train_loss
             if val is not None:
-                rec["val_loss"] = core.loss(*val) * factor
-                rec["val_metric"] = core.metric(*val)
+                rec["val_loss"] = loss(*val) * factor
+                rec["val_metric"] = metric(*val)
                 watch = rec["val_loss"]
             if p["device"].type == "cuda":
                 torch.cuda.synchronize(p["device"])
@@ -618,9 +720,13 @@ TabularDataset or DataLoader
                     best = watch
                     if val is not None:
                         best_params = core.params.clone()
-                # patience: n_iter_no_change epochs, and at least _MIN_PATIENCE_STEPS steps
-                # (tiny data has few steps per epoch; momentum oscillates over many)
-                if no_improve >= max(p["n_iter_no_change"], math.ceil(_MIN_PATIENCE_STEPS / steps)):
+                # patience: n_iter_no_change epochs but no more than _MAX_PATIENCE_ROWS rows
+                # (an epoch of a big table is a long, precise check), and at least
+                # _MIN_PATIENCE_STEPS steps (tiny data has few steps per epoch; momentum
+                # oscillates over many)
+                rows = core._loss_rows if streaming else train[0].shape[0]
+                patience = min(p["n_iter_no_change"], math.ceil(_MAX_PATIENCE_ROWS / max(rows, 1)))
+                if no_improve >= max(patience, math.ceil(_MIN_PATIENCE_STEPS / steps)):
                     if p["lr_schedule"] == "plateau" and reductions < _PLATEAU_REDUCTIONS:
                         reductions += 1
                         core.lr /= _PLATEAU_FACTOR
@@ -684,9 +790,27 @@ TabularDataset or DataLoader
                 yd = yb.detach().double().cpu().reshape(-1)
                 y_sum += float(yd.sum())
                 y_sumsq += float((yd * yd).sum())
+        ds = getattr(loader, "dataset", None)
+        ctx = p["dist"]
+        if ctx is not None:
+            # each rank read its own shard: check, then sum the statistics
+            ctx.check_consistent(
+                data_signature(
+                    loader if ds is None else ds,
+                    n_features=-1 if n_features is None else n_features,
+                    feature_names=getattr(ds, "feature_names", None),
+                    classes=getattr(ds, "classes_", None),
+                    task=self._kind,
+                )
+            )
+            if n_features is not None:
+                tot = ctx.sum(np.concatenate([sum_.numpy(), sumsq.numpy(), [n, y_sum, y_sumsq]]))
+                sum_ = torch.from_numpy(tot[:n_features].copy())
+                sumsq = torch.from_numpy(tot[n_features : 2 * n_features].copy())
+                n, y_sum, y_sumsq = int(tot[-3]), float(tot[-2]), float(tot[-1])
+                max_label = int(ctx.max([max_label])[0])
         if n == 0:
             raise ValueError("the loader yielded no rows")
-        ds = getattr(loader, "dataset", None)
         if self._kind != "regression":
             classes = getattr(ds, "classes_", None)
             classes = np.arange(max_label + 1) if classes is None else np.asarray(classes)
@@ -917,6 +1041,14 @@ class LinearRegressor(RegressorMixin, _BaseTrainer):
         A tqdm progress bar per epoch with the running loss.
     warm_start : bool, default=False
         Start from the previous fit's coefficients.
+    distributed : {"auto", True, False}, default="auto"
+        Data-parallel training over an initialised ``torch.distributed`` process
+        group, or when launched by ``torchrun`` (the group is then created: gloo on
+        the CPU, NCCL with CUDA). Every rank passes the whole table and trains on
+        its shard of each epoch (``batch_size`` rows per rank and step; one
+        all-reduce of the gradient per step), giving the weights of one process
+        with ``batch_size * world_size``. ``False`` trains alone on this process;
+        ``True`` fails without a process group. See ``docs/distributed.md``.
 
     Attributes
     ----------

@@ -45,7 +45,11 @@ def batch_loss_sum(
     if kind == "binary":
         wt = None if w is None else w.view(-1, 1).to(Z.dtype)
         return F.binary_cross_entropy_with_logits(Z, y.to(Z.dtype), weight=wt, reduction="sum")
-    losses = F.cross_entropy(Z, y, reduction="none")
+    # logsumexp(z) - z_y written out: F.cross_entropy's log_softmax is slow over ~10
+    # classes on the CPU, and this also runs fast on the class-major view of forward()
+    m = Z.amax(1, keepdim=True)
+    zy = Z.gather(1, y.view(-1, 1))
+    losses = (Z - m).exp_().sum(1, keepdim=True).log_().add_(m).sub_(zy).view(-1)
     return losses.sum() if w is None else torch.dot(losses, w.view(-1).to(losses.dtype))
 
 
@@ -126,9 +130,14 @@ class LinearCore:
         self._m: torch.Tensor | None = None  # Adam first moment
         self._v: torch.Tensor | None = None  # Adam second moment
         self._denom: torch.Tensor | None = None
-        self._neg_ones: torch.Tensor | None = None
+        self._zbuf: torch.Tensor | None = None  # softmax logits/residuals, [K * B]
+        self._wt: torch.Tensor | None = None  # W^T, [K, F]
+        self._gt: torch.Tensor | None = None  # gradient of W^T, [K, F]
         self._loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         self._loss_rows = 0
+        self.avg: torch.Tensor | None = None  # Polyak-Ruppert average (start_average)
+        self.avg_count = 0
+        self._avg_skip = 0
 
     # ------------------------------------------------------------------ views
     @property
@@ -151,49 +160,125 @@ class LinearCore:
         self._buf = self._m = self._v = None
         self.steps = 0
 
+    def start_average(self, skip: int = 0) -> None:
+        """Start a Polyak-Ruppert average of the iterates (:attr:`avg`).
+
+        The parameters after each of the following updates, except the first ``skip``
+        ones, enter the running mean :attr:`avg` (:attr:`avg_count` of them). For
+        these convex losses the average of SGD/Adam iterates at a constant ``lr`` lies
+        much closer to the optimum than the iterates, which jitter at a noise floor
+        that scales with ``lr``. :meth:`stop_average` ends it.
+        """
+        if self.avg is None:
+            self.avg = torch.empty_like(self.params)
+        self.avg.copy_(self.params)
+        self.avg_count = 0
+        self._avg_skip = int(skip)
+
+    def stop_average(self) -> None:
+        """Stop averaging (:attr:`avg` becomes ``None``)."""
+        self.avg = None
+        self.avg_count = 0
+
     # ------------------------------------------------------------------ maths
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        """Logits (or predictions) ``X @ W + b`` of shape ``[B, K]``."""
+        """Logits (or predictions) ``X @ W + b`` of shape ``[B, K]``.
+
+        With several outputs this is a transposed view of ``W^T X^T`` (the faster
+        product when ``K`` is small).
+        """
+        if self.n_outputs > 1:
+            Z = torch.mm(self.W.t().contiguous(), X.t()).t()
+            return Z.add_(self.b) if self.fit_intercept else Z
         if self.fit_intercept:
             return torch.addmm(self.b, X, self.W)
         return X @ self.W
 
     def compute_grad(
-        self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
+        self,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        w: torch.Tensor | None = None,
+        *,
+        track_loss: bool = False,
     ) -> torch.Tensor:
         """Write the gradient of the batch objective into :attr:`grad` and return it.
 
         ``y`` is float ``[B, 1]`` (regression, binary) or int64 ``[B]`` (multiclass);
         ``w`` optional ``[B]`` sample weights (normalised to mean 1 over the data).
+        With ``track_loss`` the batch's (weighted) loss sum, at the parameters before
+        the update, is added to the running loss (see :meth:`running_loss`) from the
+        same logits.
         """
         B = X.shape[0]
         f = self.n_features
-        Z = self.forward(X)
-        if self.kind == "regression":
-            R = Z.sub_(y.view(B, 1))
-            scale = 2.0 / B
-        elif self.kind == "binary":
-            R = Z.sigmoid_().sub_(y.view(B, 1))
-            scale = 1.0 / B
+        if self.kind == "multiclass":
+            self._softmax_grad(X, y, w, track_loss)
         else:
-            R = torch.softmax(Z, dim=1)
-            if self._neg_ones is None or self._neg_ones.shape[0] < B:
-                self._neg_ones = torch.full((B, 1), -1.0, device=X.device)
-            R.scatter_add_(1, y.view(B, 1), self._neg_ones[:B])
-            scale = 1.0 / B
-        if w is not None:
-            R.mul_(w.view(B, 1) * scale)
-        else:
-            R.mul_(scale)
-        torch.mm(X.t(), R, out=self.grad[:f])
-        if self.fit_intercept:
-            torch.sum(R, dim=0, out=self.grad[f])
+            Z = self.forward(X)
+            if track_loss:
+                self._loss_sum += batch_loss_sum(Z, y, w, self.kind)
+                self._loss_rows += B
+            if self.kind == "regression":
+                R = Z.sub_(y.view(B, 1))
+                scale = 2.0 / B
+            else:
+                R = Z.sigmoid_().sub_(y.view(B, 1))
+                scale = 1.0 / B
+            if w is not None:
+                R.mul_(w.view(B, 1) * scale)
+            else:
+                R.mul_(scale)
+            torch.mm(X.t(), R, out=self.grad[:f])
+            if self.fit_intercept:
+                torch.sum(R, dim=0, out=self.grad[f])
         if self.alpha:
             if self.penalty_scale is None:
                 self.grad[:f].add_(self.W, alpha=self.alpha)
             else:
                 self.grad[:f].addcmul_(self.W, self.penalty_scale, value=self.alpha)
         return self.grad
+
+    def _softmax_grad(
+        self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, track_loss: bool
+    ) -> None:
+        """Softmax gradient in the class-major layout ``[K, B]``.
+
+        ``W^T X^T`` and ``R^T X`` run several times faster than ``X W`` and ``X^T R``
+        for few classes (the long dimension is the inner one), and the softmax is
+        written out (max, subtract, exp, sum, scale) because ``torch.softmax`` over a
+        dimension of ~10 is slow on the CPU. Buffers are reused between steps.
+        """
+        B, f, k = X.shape[0], self.n_features, self.n_outputs
+        if self._zbuf is None or self._zbuf.numel() < k * B:
+            self._zbuf = torch.empty(k * B, dtype=torch.float32, device=self.device)
+        if self._wt is None:
+            self._wt = torch.empty(k, f, dtype=torch.float32, device=self.device)
+            self._gt = torch.empty(k, f, dtype=torch.float32, device=self.device)
+        Zt = self._zbuf[: k * B].view(k, B)
+        self._wt.copy_(self.W.t())
+        torch.mm(self._wt, X.t(), out=Zt)
+        if self.fit_intercept:
+            Zt.add_(self.b.view(k, 1))
+        yi = y.view(1, B)
+        m = Zt.amax(0, keepdim=True)
+        if track_loss:
+            # loss_i = logsumexp(z_i) - z_{i, y_i}, from the same logits
+            zy = Zt.gather(0, yi)
+        Zt.sub_(m).exp_()
+        s = Zt.sum(0, keepdim=True)
+        if track_loss:
+            li = s.log().add_(m).sub_(zy).view(B)
+            self._loss_sum += li.sum() if w is None else torch.dot(li, w.view(B).to(li.dtype))
+            self._loss_rows += B
+        # R = (softmax - onehot) * c with c = w / B: scale the row by c / s, subtract c at y
+        c = torch.full((1, B), 1.0 / B, device=self.device) if w is None else w.view(1, B) / B
+        Zt.mul_(s.reciprocal_().mul_(c))
+        Zt.scatter_add_(0, yi, c.neg_())
+        torch.mm(Zt, X, out=self._gt)
+        self.grad[:f].copy_(self._gt.t())
+        if self.fit_intercept:
+            torch.sum(Zt, dim=1, out=self.grad[f])
 
     def apply_update(self) -> None:
         """Apply one optimiser update from :attr:`grad` to :attr:`params`, in place."""
@@ -207,6 +292,7 @@ class LinearCore:
                     self._buf.mul_(self.momentum).add_(g)
                 g = self._buf
             p.add_(g, alpha=-self.lr)
+            self._update_average()
             return
         b1, b2 = self.betas
         if self._m is None:
@@ -221,10 +307,27 @@ class LinearCore:
         torch.sqrt(self._v, out=self._denom)
         self._denom.add_(self.eps * bc2_sqrt)
         p.addcdiv_(self._m, self._denom, value=-self.lr * bc2_sqrt / bc1)
+        self._update_average()
 
-    def step(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> None:
+    def _update_average(self) -> None:
+        if self.avg is None:
+            return
+        if self._avg_skip > 0:
+            self._avg_skip -= 1
+            return
+        self.avg_count += 1
+        self.avg.lerp_(self.params, 1.0 / self.avg_count)
+
+    def step(
+        self,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        w: torch.Tensor | None = None,
+        *,
+        track_loss: bool = False,
+    ) -> None:
         """One minibatch step: closed-form gradient, then the optimiser update."""
-        self.compute_grad(X, y, w)
+        self.compute_grad(X, y, w, track_loss=track_loss)
         self.apply_update()
 
     def run_epoch(self, batches: Iterable, *, track_loss: bool = False, callback=None) -> int:
@@ -244,11 +347,7 @@ class LinearCore:
             if X.device != self.device:
                 X, y = X.to(self.device), y.to(self.device)
                 w = None if w is None else w.to(self.device)
-            if track_loss:
-                with torch.no_grad():
-                    self._loss_sum += batch_loss_sum(self.forward(X), y, w, self.kind)
-                self._loss_rows += X.shape[0]
-            self.step(X, y, w)
+            self.step(X, y, w, track_loss=track_loss)
             n += 1
             if callback is not None:
                 callback(n)

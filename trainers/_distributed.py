@@ -447,11 +447,8 @@ class DistributedContext:
                     X, y = X.to(dev), y.to(dev)
                     w = None if w is None else w.to(dev)
                 B = X.shape[0]
-                if track_loss:
-                    with torch.no_grad():
-                        core._loss_sum += batch_loss_sum(core.forward(X), y, w, core.kind)
-                    core._loss_rows += B
-                core.compute_grad(X, y, w)
+                # the gradient (and the pre-update loss, from the same logits) of this batch
+                core.compute_grad(X, y, w, track_loss=track_loss)
                 grad.mul_(B)
                 count.fill_(B)
             self.all_reduce(buf, what=f"the gradient all-reduce of step {steps + 1}")
