@@ -87,12 +87,12 @@ def best_of(fn, repeat=2):
     return min(ts)
 
 
-def epoch_table(rows: int, f: int) -> list[str]:
+def epoch_table(rows: int, f: int, models: list) -> list[str]:
     out = [
         "| model | batch | plain autograd epoch (s) | tabloader epoch (s) | ratio | target |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, kind, k, _ in MODELS:
+    for name, kind, k, _ in models:
         X, y = make_data(kind, rows, f)
         Xt = torch.from_numpy(X)
         yt = torch.from_numpy(y) if kind == "multiclass" else torch.from_numpy(y).float()[:, None]
@@ -124,13 +124,13 @@ def objective(kind, coef, intercept, X, y):
     return float(np.mean(lse - Z[np.arange(len(y)), y]))
 
 
-def reach_table(rows: int, f: int, max_epochs: int) -> list[str]:
+def reach_table(rows: int, f: int, max_epochs: int, models: list) -> list[str]:
     out = [
         "| model | scikit-learn | sklearn fit (s) | epochs run | to 1% (s) | ratio "
         "| to 0.1% (s) | ratio | targets (1% <= 0.5x, 0.1% <= 1x) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for name, kind, _, cls in MODELS:
+    for name, kind, _, cls in models:
         X, y = make_data(kind, rows, f)
         X64 = X.astype(np.float64)
         ref = LinearRegression() if kind == "regression" else LogisticRegression(C=np.inf)
@@ -177,16 +177,24 @@ def main() -> None:
     ap.add_argument("--features", type=int, default=32)
     ap.add_argument("--max-epochs", type=int, default=30, help="cap of the default fits")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument(
+        "--models", default="linear,logistic,softmax", help="comma-separated subset to run"
+    )
+    ap.add_argument("--tables", default="epoch,reach", help="comma-separated subset to print")
     args = ap.parse_args()
+    wanted = args.models.split(",")
+    models = [m for m in MODELS if m[0].split()[0] in wanted]
+    tables = args.tables.split(",")
     if args.threads:
         torch.set_num_threads(args.threads)
     print(
         f"rows={args.rows} features={args.features} torch={torch.__version__} "
         f"threads={torch.get_num_threads()}\n"
     )
-    print("\n".join(epoch_table(args.rows, args.features)))
-    print()
-    print("\n".join(reach_table(args.rows, args.features, args.max_epochs)))
+    if "epoch" in tables:
+        print("\n".join(epoch_table(args.rows, args.features, models)), end="\n\n", flush=True)
+    if "reach" in tables:
+        print("\n".join(reach_table(args.rows, args.features, args.max_epochs, models)))
 
 
 if __name__ == "__main__":

@@ -1031,7 +1031,8 @@ class LinearRegressor(RegressorMixin, _BaseTrainer):
         watched loss did not fall below ``best * (1 - tol)``; ``None`` runs all
         ``max_epochs`` with a constant learning rate. For L-BFGS: the gradient tolerance.
     n_iter_no_change : int, default=5
-        Patience of the early stopping, in epochs.
+        Patience of the early stopping, in epochs; on big data at most the epochs
+        that see 1,000,000 rows (one epoch of a 1M-row table is a precise check).
     validation_fraction : float or None, default=None
         Hold out this fraction (seeded) and watch its loss instead of the training
         loss; the best epoch's parameters are kept.
@@ -1049,6 +1050,13 @@ class LinearRegressor(RegressorMixin, _BaseTrainer):
         all-reduce of the gradient per step), giving the weights of one process
         with ``batch_size * world_size``. ``False`` trains alone on this process;
         ``True`` fails without a process group. See ``docs/distributed.md``.
+    average : bool, default=True
+        Polyak-Ruppert averaging (SGD/Adam on in-memory data): the mean of the
+        iterates, from the second half of an epoch on, is kept across epochs while
+        its training loss beats the last iterate's, and training continues from it;
+        otherwise the average restarts. For these convex losses it removes the noise
+        floor of minibatch steps at a constant ``lr``. With one step per epoch
+        (``batch_size=None``) it changes nothing; ``False`` keeps the plain iterates.
 
     Attributes
     ----------
