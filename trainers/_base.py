@@ -133,6 +133,67 @@ def _check_finite_tensor(name: str, t: torch.Tensor) -> None:
         raise ValueError(f"Input {name} contains NaN or infinity.")
 
 
+def _is_stream(X: Any) -> bool:
+    from tabloader.datasets import TabularStream
+
+    return isinstance(X, TabularStream)
+
+
+def _score_targets(X: Any, y: Any) -> Any:
+    """``y`` as an array; a TabularDataset ``X`` supplies its own (decoded) targets."""
+    if y is None:
+        if not isinstance(X, TabularDataset) or X.targets is None:
+            raise ValueError(
+                "y should be given unless X is a TabularDataset with targets, "
+                f"but got y=None and X of type {type(X).__name__}"
+            )
+        t = X.targets.detach().cpu().numpy()
+        if X.classes_ is None:
+            return t.reshape(-1)
+        return X.classes_[t.reshape(-1).astype(np.int64)]
+    return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
+
+
+class _Moments:
+    """Count, mean and sum of squared deviations of columns, merged batch by batch.
+
+    Chan, Golub and LeVeque's pairwise update in float64: exact and numerically stable
+    (no ``E[x^2] - E[x]^2`` cancellation), for loaders and streams of any length.
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean = np.zeros(0)
+        self.m2 = np.zeros(0)
+
+    def add(self, cols: torch.Tensor) -> None:
+        nb = int(cols.shape[0])
+        if nb == 0:
+            return
+        mb = cols.mean(0)
+        m2b = ((cols - mb) ** 2).sum(0).numpy()
+        self._merge(nb, mb.numpy(), m2b)
+
+    def _merge(self, nb: int, mb: np.ndarray, m2b: np.ndarray) -> None:
+        if self.n == 0:
+            self.n, self.mean, self.m2 = nb, mb.astype(np.float64), m2b.astype(np.float64)
+            return
+        tot = self.n + nb
+        delta = mb - self.mean
+        self.mean = self.mean + delta * (nb / tot)
+        self.m2 = self.m2 + m2b + delta**2 * (self.n * nb / tot)
+        self.n = tot
+
+    def all_reduce(self, ctx: Any) -> None:
+        """Merge the ranks' moments: the global mean first, then deviations about it."""
+        d = len(self.mean)
+        tot = ctx.sum(np.concatenate([[self.n], self.n * self.mean]))
+        n = int(tot[0])
+        gmean = tot[1 : 1 + d] / max(n, 1)
+        m2 = ctx.sum(self.m2 + self.n * (self.mean - gmean) ** 2) if d else self.m2
+        self.n, self.mean, self.m2 = n, gmean, np.asarray(m2, dtype=np.float64)
+
+
 # ---------------------------------------------------------------------- base class
 class _BaseTrainer(BaseEstimator):
     """Shared parameters, ``fit`` and ``save``; subclasses set ``_kind``."""
@@ -354,10 +415,14 @@ class _BaseTrainer(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features), DataFrame, tensor, \
-TabularDataset or DataLoader
+TabularDataset, stream or DataLoader
             Training features; or a :class:`~tabloader.datasets.TabularDataset` with
-            encoded targets; or a DataLoader yielding ``(X, y)`` batches (then ``y``
-            must be ``None``; classes are the class indices or labels it yields).
+            encoded targets; or a stream (:class:`~tabloader.datasets.ParquetStream`,
+            :class:`~tabloader.datasets.CsvStream`: its own batch size, order and
+            sharding apply, ``batch_size``/``shuffle`` here do not); or a DataLoader
+            yielding ``(X, y)`` batches (then ``y`` must be ``None``; classes are the
+            class indices or labels it yields). Streams and loaders get their
+            standardisation statistics from one extra, exact pass.
         y : array-like of shape (n_samples,), optional
             Targets (any label type for the classifiers).
         sample_weight : array-like of shape (n_samples,), optional
@@ -375,6 +440,11 @@ TabularDataset or DataLoader
         try:
             p = self._validated_params()
             p["dist"] = self._distributed_context(p)
+            if _is_stream(X):
+                # a tabloader stream: its own batch size, order and sharding
+                from tabloader.loaders import make_loader
+
+                X = make_loader(X)
             if isinstance(X, DataLoader):
                 if y is not None or sample_weight is not None:
                     raise ValueError(
@@ -746,14 +816,16 @@ TabularDataset or DataLoader
         return epoch, converged
 
     def _fit_loader(self, loader, p, warm):
-        """Fit from a DataLoader of (X, y) batches: standardisation from one pass."""
+        """Fit from a DataLoader of (X, y) batches: standardisation from one pass.
+
+        The pass merges per-batch float64 means and squared deviations (Chan et al.),
+        so the statistics are exact and stable even for large offsets.
+        """
         dev = p["device"]
         classes = None
-        n = 0
-        sum_ = sumsq = None
+        moments = _Moments()
         n_features = None
         max_label = -1
-        y_sum = y_sumsq = 0.0
         for batch in loader:
             Xb, yb = batch[0], batch[1]
             Xb = torch.as_tensor(Xb)
@@ -764,17 +836,12 @@ TabularDataset or DataLoader
             _check_finite_tensor("X", Xb)
             if n_features is None:
                 n_features = Xb.shape[1]
-                sum_ = torch.zeros(n_features, dtype=torch.float64)
-                sumsq = torch.zeros(n_features, dtype=torch.float64)
             elif Xb.shape[1] != n_features:
                 raise ValueError(
                     f"the loader's batches should all have {n_features} features, "
                     f"but got {Xb.shape[1]}"
                 )
-            Xd = Xb.detach().double().cpu()
-            sum_ += Xd.sum(0)
-            sumsq += (Xd * Xd).sum(0)
-            n += Xb.shape[0]
+            cols = Xb.detach().double().cpu()
             yb = torch.as_tensor(yb)
             if self._kind != "regression":
                 if yb.dtype.is_floating_point and not bool((yb == yb.round()).all()):
@@ -787,13 +854,12 @@ TabularDataset or DataLoader
                 max_label = max(max_label, int(yb.max()) if yb.numel() else -1)
             else:
                 _check_finite_tensor("y", yb)
-                yd = yb.detach().double().cpu().reshape(-1)
-                y_sum += float(yd.sum())
-                y_sumsq += float((yd * yd).sum())
+                cols = torch.cat([cols, yb.detach().double().cpu().reshape(-1, 1)], dim=1)
+            moments.add(cols)
         ds = getattr(loader, "dataset", None)
         ctx = p["dist"]
         if ctx is not None:
-            # each rank read its own shard: check, then sum the statistics
+            # each rank read its own shard: check, then merge the statistics
             ctx.check_consistent(
                 data_signature(
                     loader if ds is None else ds,
@@ -804,19 +870,17 @@ TabularDataset or DataLoader
                 )
             )
             if n_features is not None:
-                tot = ctx.sum(np.concatenate([sum_.numpy(), sumsq.numpy(), [n, y_sum, y_sumsq]]))
-                sum_ = torch.from_numpy(tot[:n_features].copy())
-                sumsq = torch.from_numpy(tot[n_features : 2 * n_features].copy())
-                n, y_sum, y_sumsq = int(tot[-3]), float(tot[-2]), float(tot[-1])
+                moments.all_reduce(ctx)
                 max_label = int(ctx.max([max_label])[0])
+        n = moments.n
         if n == 0:
             raise ValueError("the loader yielded no rows")
         if self._kind != "regression":
             classes = getattr(ds, "classes_", None)
             classes = np.arange(max_label + 1) if classes is None else np.asarray(classes)
             self._check_n_classes(classes)
-        mean = (sum_ / n).numpy()
-        var = np.maximum((sumsq / n).numpy() - mean**2, 0.0)
+        mean = moments.mean[:n_features].copy()
+        var = moments.m2[:n_features] / n
         if p["standardize"]:
             scale = np.sqrt(var)
             scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
@@ -826,8 +890,10 @@ TabularDataset or DataLoader
             mean, scale = np.zeros(n_features), np.ones(n_features)
         y_mean, y_scale = 0.0, 1.0
         if self._kind == "regression" and p["standardize"]:
-            y_mean = y_sum / n if p["fit_intercept"] else 0.0
-            y_scale = math.sqrt(max(y_sumsq / n - 2 * y_mean * y_sum / n + y_mean**2, 0.0))
+            y_mu, y_var = float(moments.mean[-1]), float(moments.m2[-1]) / n
+            y_mean = y_mu if p["fit_intercept"] else 0.0
+            # root mean square of y - y_mean: the std, or the RMS without an intercept
+            y_scale = math.sqrt(y_var + (y_mu - y_mean) ** 2)
             if not y_scale > 1e-12 * max(1.0, abs(y_mean)):
                 y_scale = 1.0
         n_outputs = self._n_outputs(None if classes is None else len(classes))
@@ -934,7 +1000,10 @@ TabularDataset or DataLoader
     def _validate_X_predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         if isinstance(X, TabularDataset):
-            X = X.features
+            # by name, so that a dataset with other columns is caught, not mispredicted
+            import pandas as pd
+
+            X = pd.DataFrame(X.features.detach().cpu().numpy(), columns=X.feature_names)
         if isinstance(X, torch.Tensor):
             X = X.detach().cpu().numpy()
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
@@ -1098,9 +1167,9 @@ class LinearRegressor(RegressorMixin, _BaseTrainer):
         """Predicted values, shape ``(n_samples,)``."""
         return self._raw_scores(X)[:, 0]
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """R^2 of the predictions."""
-        y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """R^2 of the predictions (``y`` defaults to a TabularDataset's own targets)."""
+        y = _score_targets(X, y)
         return float(r2_score(y, self.predict(X), sample_weight=sample_weight))
 
 
@@ -1123,9 +1192,12 @@ class _ClassifierBase(ClassifierMixin, _BaseTrainer):
         idx = (Z[:, 0] > 0).astype(np.intp) if Z.shape[1] == 1 else Z.argmax(1)
         return self.classes_[idx]
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Accuracy. Labels never seen in ``fit`` raise a ``ValueError``."""
-        y = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y)
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Accuracy. Labels never seen in ``fit`` raise a ``ValueError``.
+
+        ``y`` defaults to a TabularDataset's own targets (as labels).
+        """
+        y = np.asarray(_score_targets(X, y))
         check_is_fitted(self)
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if unseen.size:
