@@ -50,7 +50,6 @@ def run_demo(verbose: bool = True, seed: int = 0) -> list[dict[str, Any]]:
     from tabloader import trainers
     from tabloader._cli_commands import MODELS, _compare, _raw_targets, evaluate
     from tabloader.datasets import read_dataset, split
-    from tabloader.loaders import make_loader
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tabloader-demo-") as folder:
@@ -59,11 +58,8 @@ def run_demo(verbose: bool = True, seed: int = 0) -> list[dict[str, Any]]:
             ds = read_dataset(path, target="target", task=task)
             train_ds, val_ds = split(ds, [0.8, 0.2], seed=seed, stratify=task != "regression")
             est = getattr(trainers, cls_name)(alpha=alpha, random_state=seed)
-            loader = make_loader(
-                train_ds, batch_size=est.batch_size or len(train_ds), shuffle=True, seed=seed
-            )
             t0 = time.perf_counter()
-            est.fit(loader)
+            est.fit(train_ds)  # through make_loader(device=...): one index_select a batch
             seconds = time.perf_counter() - t0
             ours = evaluate(est, val_ds.features, _raw_targets(val_ds), task, "val")
             sk = _compare(est, train_ds, val_ds, task)
