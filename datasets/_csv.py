@@ -423,18 +423,7 @@ def _read_csv_files(
     skips = []
     for path in files:
         these, skip = (names, first_skip) if path == files[0] else _csv_header(path, opts)
-        if these != names:
-            missing_cols = [c for c in names if c not in these]
-            extra = [c for c in these if c not in names]
-            detail = (
-                f"{files[0]} has {names}, {path} has {these}"
-                if not (missing_cols or extra)
-                else f"{path} lacks {missing_cols} and has extra {extra}"
-            )
-            raise SchemaError(
-                f"CSV files {files[0]} and {path} have different columns: {detail}; "
-                "every file of one dataset must have the same columns in the same order"
-            )
+        check_same_columns(files[0], names, path, these)
         table = _read_one(path, opts, names, skip, include, types, text_ok)
         if table.num_rows == 0:
             raise EmptyDataError(
@@ -470,6 +459,23 @@ def _read_csv_files(
                 f"the CSV files of {name} have incompatible column types: {exc}"
             ) from exc
     return table, origin, resolved
+
+
+def check_same_columns(first: str, names: list[str], path: str, these: list[str]) -> None:
+    """Raise a SchemaError naming both files unless ``path`` has ``first``'s columns."""
+    if these == names:
+        return
+    missing_cols = [c for c in names if c not in these]
+    extra = [c for c in these if c not in names]
+    detail = (
+        f"{first} has {names}, {path} has {these}"
+        if not (missing_cols or extra)
+        else f"{path} lacks {missing_cols} and has extra {extra}"
+    )
+    raise SchemaError(
+        f"CSV files {first} and {path} have different columns: {detail}; "
+        "every file of one dataset must have the same columns in the same order"
+    )
 
 
 def _is_number(t: pa.DataType) -> bool:

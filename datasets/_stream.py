@@ -43,6 +43,7 @@ from tabloader.datasets._csv import (
     _csv_input,
     _find_ragged_line,
     _line_of_row,
+    check_same_columns,
 )
 from tabloader.datasets._origin import Origin
 from tabloader.datasets._parquet import parquet_schema
@@ -53,7 +54,6 @@ from tabloader.errors import (
     EmptyDataError,
     MissingValueError,
     ParseError,
-    SchemaError,
     TargetError,
 )
 
@@ -1191,18 +1191,7 @@ class CsvStream(TabularStream):
         units = []
         for fi, path in enumerate(files):
             these = names if fi == 0 else _column_names(path, opts)
-            if these != names:
-                missing_cols = [c for c in names if c not in these]
-                extra = [c for c in these if c not in names]
-                detail = (
-                    f"{files[0]} has {names}, {path} has {these}"
-                    if not (missing_cols or extra)
-                    else f"{path} lacks {missing_cols} and has extra {extra}"
-                )
-                raise SchemaError(
-                    f"CSV files {files[0]} and {path} have different columns: {detail}; "
-                    "every file of one dataset must have the same columns in the same order"
-                )
+            check_same_columns(files[0], names, path, these)
             if path.lower().endswith(COMPRESSED_SUFFIXES):
                 units.append(_Unit(fi, 0, 0, 0, 0, -1, -1))
                 continue
