@@ -209,8 +209,9 @@ def _train(args: argparse.Namespace) -> int:
     fit_on: Any = train_ds
     if args.num_workers:
         from tabloader.loaders import make_loader
+        from tabloader.trainers import resolve_batch_size
 
-        bs = est.batch_size if est.batch_size is not None else len(train_ds)
+        bs = resolve_batch_size(est.batch_size, len(train_ds))
         fit_on = make_loader(
             train_ds,
             batch_size=bs,

@@ -239,7 +239,7 @@ def test_lbfgs_matches_sklearn(kind, source, alpha, standardize):
     ours = _sk_objective(kind, est.coef_, est.intercept_, X, y, alpha, classes)
     theirs = _sk_objective(kind, ref.coef_, ref.intercept_, X, y, alpha, classes)
     # both solve the same strictly convex problem in float64 to gradient tolerances of
-    # 1e-10 and 1e-8: the objectives agree to ~1e-9 relative; we ask 1e-7
+    # 1e-12 (tol / 100) and 1e-8: the objectives agree to ~1e-9 relative; we ask 1e-7
     assert abs(ours - theirs) <= 1e-7 * abs(theirs)
     assert abs(est.loss(X, y) - theirs) <= 1e-7 * abs(theirs)
     if kind == "multiclass" and alpha == 0:
@@ -449,7 +449,11 @@ def test_load_refuses_other_files(tmp_path):
     [
         ("lr", 0, r"lr should be a real number in \(0.0, inf\), but got lr=0"),
         ("max_epochs", 0, "max_epochs should be a positive integer, but got max_epochs=0"),
-        ("batch_size", 0, "batch_size should be a positive integer or None, but got batch_size=0"),
+        (
+            "batch_size",
+            0,
+            "batch_size should be a positive integer, 'auto' or None, but got batch_size=0",
+        ),
         ("optimizer", "rmsprop", r"optimizer should be one of \['sgd', 'adam', 'lbfgs'\], but got"),
         ("init", "ones", r"init should be one of \['zeros', 'torch'\], but got init='ones'"),
         ("alpha", -1.0, "alpha should be a real number in"),
@@ -519,3 +523,119 @@ def test_convergence_warning_when_epochs_run_out():
         warnings.simplefilter("error", ConvergenceWarning)
         with pytest.raises(ConvergenceWarning, match="max_epochs=1"):
             LinearRegressor(max_epochs=1).fit(X, y)
+
+
+# ---------------------------------------------------------------------- raw tables
+# Unstandardised real tables: with standardize=True the raw-space penalty becomes
+# alpha / sigma_j^2 per standardised coordinate (breast cancer: sigma_j down to ~0.003,
+# so up to ~1e5 * alpha), a stiff separable quadratic on top of nearly collinear
+# features. Oracle: scikit-learn's newton-cholesky solution of the same objective (its
+# lbfgs stops ~2e-3 above the optimum on raw wine with alpha=1e-3).
+RAW_CASES = [
+    ("binary", "breast_cancer", 1e-2),
+    ("binary", "breast_cancer", 1e-3),
+    ("multiclass", "wine", 1e-2),
+    ("multiclass", "wine", 1e-3),
+]
+
+
+def _raw_table(name):
+    return (load_breast_cancer if name == "breast_cancer" else load_wine)(return_X_y=True)
+
+
+def _raw_optimum(est, kind, X, y, alpha):
+    ref = sklearn_equivalent(est, X.shape[0]).set_params(solver="newton-cholesky", tol=1e-12)
+    ref.fit(X, y)
+    return _sk_objective(kind, ref.coef_, ref.intercept_, X, y, alpha, est.classes_)
+
+
+@pytest.mark.parametrize(("kind", "source", "alpha"), RAW_CASES)
+def test_lbfgs_defaults_reach_the_optimum_on_raw_tables(kind, source, alpha):
+    """Default L-BFGS (tol=1e-4, max_epochs=1000) on raw features: ~1e-8 of the optimum
+    (before the penalty was preconditioned it stopped 0.03-2% above it)."""
+    X, y = _raw_table(source)
+    est = MODELS[kind](optimizer="lbfgs", alpha=alpha).fit(X, y)
+    best = _raw_optimum(est, kind, X, y, alpha)
+    ours = est.loss(X, y)
+    assert est.converged_
+    assert best <= ours * (1 + 1e-9)
+    assert ours <= best * (1 + 1e-6), (ours, best)
+
+
+@pytest.mark.parametrize(("kind", "source", "alpha"), RAW_CASES)
+@pytest.mark.parametrize(("optimizer", "bound"), [("adam", 0.05), ("sgd", 0.25)])
+def test_minibatch_defaults_stay_stable_on_raw_tables(kind, source, alpha, optimizer, bound):
+    """The stiff penalty is taken implicitly: SGD (lr * alpha * d_j up to ~30) no longer
+    diverges, Adam no longer oscillates (was 12% above the optimum on breast cancer)."""
+    X, y = _raw_table(source)
+    est = MODELS[kind](optimizer=optimizer, alpha=alpha, random_state=0).fit(X, y)
+    best = _raw_optimum(est, kind, X, y, alpha)
+    ours = est.loss(X, y)
+    assert best <= ours * (1 + 1e-9)
+    assert ours <= best * (1 + bound), (ours, best)
+
+
+_SLOW = pytest.mark.xfail(
+    strict=True,
+    reason="nearly collinear features with little penalty on the large-sigma ones: "
+    "Adam needs ~10x max_epochs to get within 1% (known gap, see README)",
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "source", "alpha"),
+    [
+        pytest.param(*RAW_CASES[0], marks=_SLOW),
+        pytest.param(*RAW_CASES[1], marks=_SLOW),
+        RAW_CASES[2],
+        pytest.param(*RAW_CASES[3], marks=_SLOW),
+    ],
+)
+def test_adam_defaults_within_one_percent_on_raw_tables(kind, source, alpha):
+    X, y = _raw_table(source)
+    est = MODELS[kind](alpha=alpha, random_state=0).fit(X, y)
+    best = _raw_optimum(est, kind, X, y, alpha)
+    assert est.loss(X, y) <= best * 1.01
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_core_implicit_penalty_is_the_proximal_step(optimizer):
+    """One update = the optimiser's step on the loss gradient, then W_j / (1 + eta_j alpha d_j)."""
+    X, y = _synthetic("binary", n=64)
+    X = torch.as_tensor((X - X.mean(0)) / X.std(0), dtype=torch.float32)
+    yt = torch.as_tensor(y, dtype=torch.float32).reshape(-1, 1)
+    d = torch.tensor([1e-4, 1.0, 30.0, 1e3, 1e5])
+    lr, alpha, mom = 0.05, 0.01, 0.9
+    kw = dict(optimizer=optimizer, lr=lr, momentum=mom, alpha=alpha, penalty_scale=d)
+    core = LinearCore("binary", 5, 1, implicit_penalty=True, **kw)
+    core.set_params(torch.linspace(-1, 1, 5).reshape(5, 1), torch.tensor([0.3]))
+    W = core.W.double().clone()
+    b = core.b.double().clone()
+    buf = m = v = None
+    for t in range(1, 4):
+        z = X.double() @ W + b
+        r = (torch.sigmoid(z) - yt.double()) / len(X)
+        g = torch.cat([X.double().t() @ r, r.sum(0, keepdim=True)])  # loss only
+        if optimizer == "sgd":
+            buf = g if buf is None else mom * buf + g
+            P = torch.cat([W, b.view(1, 1)]) - lr * buf
+            eta = torch.full((5, 1), lr / (1 - mom), dtype=torch.float64)
+        else:
+            m = (1 - 0.9) * g if m is None else 0.9 * m + (1 - 0.9) * g
+            v = (1 - 0.999) * g * g if v is None else 0.999 * v + (1 - 0.999) * g * g
+            mh, vh = m / (1 - 0.9**t), v / (1 - 0.999**t)
+            P = torch.cat([W, b.view(1, 1)]) - lr * mh / (vh.sqrt() + 1e-8)
+            eta = lr / (vh[:5].sqrt() + 1e-8)
+        W = P[:5] / (1 + eta * alpha * d.double().view(5, 1))
+        b = P[5]
+        core.step(X, yt)
+    np.testing.assert_allclose(core.W.double(), W, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(core.b.double(), b, rtol=1e-4, atol=1e-6)
+    if optimizer == "adam":
+        return  # Adam's explicit steps stay bounded by ~lr: they oscillate instead
+    # explicit SGD: lr * alpha * d_j = 50 > 2 makes the stiffest coordinate blow up
+    explicit = LinearCore("binary", 5, 1, **kw)
+    explicit.set_params(torch.linspace(-1, 1, 5).reshape(5, 1), torch.tensor([0.3]))
+    for _ in range(3):
+        explicit.step(X, yt)
+    assert float(explicit.W.abs().max()) > 10 * float(core.W.abs().max())

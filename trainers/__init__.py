@@ -5,7 +5,12 @@ train linear models with closed-form gradients through tabloader's loaders;
 :class:`LinearCore` is the reusable functional core (one step, one epoch, the loss).
 """
 
-from tabloader.trainers._base import LinearRegressor, LogisticClassifier, SoftmaxClassifier
+from tabloader.trainers._base import (
+    LinearRegressor,
+    LogisticClassifier,
+    SoftmaxClassifier,
+    resolve_batch_size,
+)
 from tabloader.trainers._compare import compare, sklearn_equivalent
 from tabloader.trainers._core import LinearCore, iter_batches, lbfgs_fit
 from tabloader.trainers._distributed import (
@@ -29,6 +34,7 @@ __all__ = [
     "iter_batches",
     "lbfgs_fit",
     "load",
+    "resolve_batch_size",
     "save",
     "shutdown_distributed",
     "sklearn_equivalent",

@@ -33,6 +33,10 @@ _MAX_PATIENCE_ROWS = 1_000_000
 _STATS_CHUNK = 1 << 16
 _AVERAGE_SKIP = 0.5  # a restarted average leaves out this fraction of an epoch
 _INITS = ("zeros", "torch")
+# L-BFGS stops when the gradient's max-norm falls below tol * this: at tol=1e-4 the
+# objective is then within ~1e-6 relative of the optimum on raw real tables (the
+# gradient is small long before the loss is, along nearly collinear features)
+_LBFGS_TOL_FACTOR = 1e-2
 _FITTED = (
     "coef_",
     "intercept_",
@@ -78,6 +82,14 @@ def _check_int(name, v, low, *, none_ok=False):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
         raise _bad(name, what, v)
     return int(v)
+
+
+def _check_batch_size(v):
+    if isinstance(v, str) and v == "auto":
+        return v
+    if v is None or (not isinstance(v, bool) and isinstance(v, numbers.Integral) and v >= 1):
+        return v
+    raise _bad("batch_size", "a positive integer, 'auto' or None", v)
 
 
 def _check_choice(name, v, choices):
@@ -205,7 +217,7 @@ class _BaseTrainer(BaseEstimator):
         *,
         lr: float = 0.03,
         max_epochs: int = 1000,
-        batch_size: int | None = 256,
+        batch_size: int | str | None = "auto",
         optimizer: str = "adam",
         momentum: float = 0.9,
         lr_schedule: str = "plateau",
@@ -261,7 +273,7 @@ class _BaseTrainer(BaseEstimator):
         p = {
             "lr": _check_real("lr", self.lr, 0.0, low_open=True),
             "max_epochs": _check_int("max_epochs", self.max_epochs, 1),
-            "batch_size": _check_int("batch_size", self.batch_size, 1, none_ok=True),
+            "batch_size": _check_batch_size(self.batch_size),
             "optimizer": _check_choice("optimizer", self.optimizer, _OPTIMIZERS),
             "momentum": _check_real("momentum", self.momentum, 0.0, 1.0),
             "alpha": _check_real("alpha", self.alpha, 0.0),
@@ -495,6 +507,7 @@ TabularDataset, stream or DataLoader
             alpha=p["alpha"],
             fit_intercept=p["fit_intercept"],
             penalty_scale=penalty_scale,
+            implicit_penalty=True,
             device=p["device"],
         )
         if warm:
@@ -629,7 +642,7 @@ TabularDataset, stream or DataLoader
         factor = y_scale**2
         history: list[dict[str, float]] = []
         n_rows = Xs.shape[0]
-        bs = n_rows if p["batch_size"] is None else min(p["batch_size"], n_rows)
+        bs = resolve_batch_size(p["batch_size"], n_rows)
         theta64 = None
         if p["optimizer"] == "lbfgs":
             t0 = time.perf_counter()
@@ -642,7 +655,13 @@ TabularDataset, stream or DataLoader
                 history.append(rec)
 
             n_iter, converged, theta64 = lbfgs_fit(
-                core, Xs, yt, w, max_iter=p["max_epochs"], tol=p["tol"] or 0.0, callback=cb
+                core,
+                Xs,
+                yt,
+                w,
+                max_iter=p["max_epochs"],
+                tol=(p["tol"] or 0.0) * _LBFGS_TOL_FACTOR,
+                callback=cb,
             )
             if Xvs is not None and history:
                 # validation metric of the final model, on the last record
@@ -1069,8 +1088,11 @@ class LinearRegressor(RegressorMixin, _BaseTrainer):
     max_epochs : int, default=1000
         Most passes over the data (L-BFGS: iterations); early stopping usually ends
         training much sooner.
-    batch_size : int or None, default=256
-        Rows per step; ``None`` is the full batch (one step per epoch).
+    batch_size : int, "auto" or None, default="auto"
+        Rows per step; ``None`` is the full batch (one step per epoch). ``"auto"`` is
+        256, or 1024 from 262,144 training rows on, where the per-step overhead of
+        small batches dominates and one epoch of 1024-row steps already gets within
+        0.1% of the optimum (see the benchmark).
     optimizer : {"adam", "sgd", "lbfgs"}, default="adam"
         ``"lbfgs"`` solves the full-batch problem with SciPy's L-BFGS-B in float64.
     momentum : float, default=0.9
@@ -1098,7 +1120,9 @@ class LinearRegressor(RegressorMixin, _BaseTrainer):
     tol : float or None, default=1e-4
         A plateau is ``n_iter_no_change`` epochs (and at least 100 steps) in which the
         watched loss did not fall below ``best * (1 - tol)``; ``None`` runs all
-        ``max_epochs`` with a constant learning rate. For L-BFGS: the gradient tolerance.
+        ``max_epochs`` with a constant learning rate. For L-BFGS: stop when the
+        gradient's max-norm (in the solver's standardised, preconditioned
+        coordinates) is below ``tol / 100``.
     n_iter_no_change : int, default=5
         Patience of the early stopping, in epochs; on big data at most the epochs
         that see 1,000,000 rows (one epoch of a 1M-row table is a precise check).
@@ -1174,6 +1198,36 @@ class LinearRegressor(RegressorMixin, _BaseTrainer):
 
 
 # ---------------------------------------------------------------------- classifiers
+AUTO_BATCH_LARGE_FROM = 1 << 18
+
+
+def resolve_batch_size(batch_size: int | str | None, n_rows: int) -> int:
+    """The rows per step that ``batch_size`` means for ``n_rows`` training rows."""
+    if batch_size is None:
+        return max(n_rows, 1)
+    if batch_size == "auto":
+        batch_size = 1024 if n_rows >= AUTO_BATCH_LARGE_FROM else 256
+    return max(1, min(int(batch_size), n_rows))
+
+
+def _small_nonneg_ints(y: np.ndarray) -> bool:
+    return y.dtype.kind in "iu" and y.size > 0 and int(y.min()) >= 0 and int(y.max()) < 1 << 20
+
+
+def _unique_inverse(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(y, return_inverse=True)``; a counting pass for small integer labels.
+
+    Sorting a million labels costs ~50 ms; ``bincount`` plus a lookup table ~5 ms.
+    """
+    if _small_nonneg_ints(y):
+        counts = np.bincount(y)
+        classes = np.flatnonzero(counts).astype(y.dtype)
+        lut = np.zeros(len(counts), dtype=np.int64)
+        lut[classes] = np.arange(len(classes))
+        return classes, lut[y]
+    return np.unique(y, return_inverse=True)
+
+
 class _ClassifierBase(ClassifierMixin, _BaseTrainer):
     def _encode_y(self, y):
         y = np.asarray(y)
@@ -1181,8 +1235,9 @@ class _ClassifierBase(ClassifierMixin, _BaseTrainer):
             y = y.reshape(-1)
         if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
             raise ValueError("Input y contains NaN or infinity.")
-        check_classification_targets(y)
-        classes, y_enc = np.unique(y, return_inverse=True)
+        if not _small_nonneg_ints(y):  # integer labels are class labels by construction
+            check_classification_targets(y)
+        classes, y_enc = _unique_inverse(y)
         self._check_n_classes(classes)
         return y_enc, classes
 

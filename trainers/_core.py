@@ -12,7 +12,10 @@ The objective is, with sample weights ``s_i`` normalised to mean 1 over the data
     (1 / B) * sum_i s_i * loss_i  +  alpha / 2 * sum_j d_j * ||W_j||^2
 
 where ``d_j`` is 1, or ``1 / sigma_j^2`` when the features were standardised (so that
-the penalty is the one on the raw-space coefficients).
+the penalty is the one on the raw-space coefficients). On raw tables ``d_j`` spans many
+orders of magnitude (a feature with ``sigma_j = 0.003`` has ``d_j ~ 1e5``), a stiff
+separable quadratic that explicit steps cannot follow; with ``implicit_penalty`` the
+update treats it exactly (a proximal step, see :meth:`LinearCore.apply_update`).
 """
 
 from __future__ import annotations
@@ -78,6 +81,11 @@ class LinearCore:
         Whether ``b`` is trained (it stays 0 otherwise).
     penalty_scale : torch.Tensor, optional
         ``[F]`` per-feature factors ``d_j`` of the penalty; ``None`` means all ones.
+    implicit_penalty : bool
+        ``False``: the penalty's gradient ``alpha * d_j * W_j`` joins the loss gradient
+        (``torch.optim`` with the L2 term in the loss). ``True``: :attr:`grad` holds the
+        loss gradient only and :meth:`apply_update` takes the penalty implicitly
+        (proximal step), stable for any ``alpha * d_j`` and with the same fixed point.
     device : torch.device or str
         Where the parameters live; batches must be on the same device.
     betas, eps : float
@@ -96,6 +104,7 @@ class LinearCore:
         alpha: float = 0.0,
         fit_intercept: bool = True,
         penalty_scale: torch.Tensor | None = None,
+        implicit_penalty: bool = False,
         device: Any = "cpu",
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -125,6 +134,8 @@ class LinearCore:
             if penalty_scale is None
             else penalty_scale.to(self.device, torch.float32).reshape(f, 1).contiguous()
         )
+        self.implicit_penalty = bool(implicit_penalty)
+        self._pbuf: torch.Tensor | None = None  # implicit penalty's divisor, [F, K]
         self.steps = 0
         self._buf: torch.Tensor | None = None  # SGD momentum buffer
         self._m: torch.Tensor | None = None  # Adam first moment
@@ -194,6 +205,17 @@ class LinearCore:
             return torch.addmm(self.b, X, self.W)
         return X @ self.W
 
+    def _implicit(self) -> bool:
+        """Whether :meth:`apply_update` takes the penalty (``implicit_penalty``).
+
+        SGD with ``momentum=1`` has no fixed point to preserve: explicit there.
+        """
+        return (
+            self.implicit_penalty
+            and self.alpha > 0
+            and not (self.optimizer == "sgd" and self.momentum >= 1.0)
+        )
+
     def compute_grad(
         self,
         X: torch.Tensor,
@@ -203,6 +225,9 @@ class LinearCore:
         track_loss: bool = False,
     ) -> torch.Tensor:
         """Write the gradient of the batch objective into :attr:`grad` and return it.
+
+        With ``implicit_penalty`` (and ``alpha > 0``) it is the gradient of the mean
+        loss only; :meth:`apply_update` adds the penalty.
 
         ``y`` is float ``[B, 1]`` (regression, binary) or int64 ``[B]`` (multiclass);
         ``w`` optional ``[B]`` sample weights (normalised to mean 1 over the data).
@@ -232,7 +257,7 @@ class LinearCore:
             torch.mm(X.t(), R, out=self.grad[:f])
             if self.fit_intercept:
                 torch.sum(R, dim=0, out=self.grad[f])
-        if self.alpha:
+        if self.alpha and not self._implicit():
             if self.penalty_scale is None:
                 self.grad[:f].add_(self.W, alpha=self.alpha)
             else:
@@ -281,9 +306,20 @@ class LinearCore:
             torch.sum(Zt, dim=1, out=self.grad[f])
 
     def apply_update(self) -> None:
-        """Apply one optimiser update from :attr:`grad` to :attr:`params`, in place."""
+        """Apply one optimiser update from :attr:`grad` to :attr:`params`, in place.
+
+        With ``implicit_penalty`` the step on the loss gradient is followed by the
+        proximal (implicit) step of the penalty, ``W_j <- W_j / (1 + eta_j * alpha * d_j)``,
+        with ``eta_j`` the step size the optimiser gave coordinate ``j``: ``lr / (1 -
+        momentum)`` for SGD (the step of a constant gradient), ``lr / (sqrt(v_hat) +
+        eps)`` for Adam (its preconditioned step on the bias-corrected moment). It is
+        stable for any ``alpha * d_j`` and its fixed point is still the exact minimiser
+        (``grad loss + alpha * d * W = 0``).
+        """
         self.steps += 1
         g, p = self.grad, self.params
+        f = self.n_features
+        implicit = self._implicit()
         if self.optimizer == "sgd":
             if self.momentum:
                 if self._buf is None:
@@ -292,6 +328,12 @@ class LinearCore:
                     self._buf.mul_(self.momentum).add_(g)
                 g = self._buf
             p.add_(g, alpha=-self.lr)
+            if implicit:
+                c = self.lr * self.alpha / (1.0 - self.momentum)
+                if self.penalty_scale is None:
+                    self.W.div_(1.0 + c)
+                else:
+                    self.W.div_(torch.add(1.0, self.penalty_scale, alpha=c))
             self._update_average()
             return
         b1, b2 = self.betas
@@ -306,7 +348,19 @@ class LinearCore:
         # sqrt(v)/c + eps == (sqrt(v) + eps*c) / c: one operation fewer than torch's form
         torch.sqrt(self._v, out=self._denom)
         self._denom.add_(self.eps * bc2_sqrt)
-        p.addcdiv_(self._m, self._denom, value=-self.lr * bc2_sqrt / bc1)
+        step = self.lr * bc2_sqrt / bc1
+        p.addcdiv_(self._m, self._denom, value=-step)
+        if implicit:
+            # eta_j * alpha * d_j with eta_j = lr / (sqrt(v_hat) + eps) = lr * bc2_sqrt / denom_j
+            if self._pbuf is None:
+                self._pbuf = torch.empty_like(self.W)
+            q = self._pbuf
+            if self.penalty_scale is None:
+                torch.reciprocal(self._denom[:f], out=q)
+            else:
+                torch.div(self.penalty_scale, self._denom[:f], out=q)
+            q.mul_(self.lr * bc2_sqrt * self.alpha)
+            self.W.div_(q.add_(1.0))
         self._update_average()
 
     def _update_average(self) -> None:
@@ -438,9 +492,13 @@ def lbfgs_fit(
     """Minimise the full-batch objective with SciPy's L-BFGS-B in float64.
 
     Loss and gradient are computed on ``core.device`` in float64 (closed forms, no
-    autograd); only the ``(F + 1) * K`` parameters cross to the host. Stops when the
-    projected gradient's max-norm is below ``tol`` (``gtol``, as scikit-learn's lbfgs
-    solver does) or after ``max_iter`` iterations. The result is copied into
+    autograd); only the ``(F + 1) * K`` parameters cross to the host. With a
+    ``core.penalty_scale`` (standardised features) the solver works in the coordinates
+    ``u_j = W_j * sqrt(1 + alpha * d_j / c)`` (``c`` the loss curvature at zero: 2 for
+    squared error, 1/4 for the logistic losses), which divide out the stiffness of
+    the penalty (``d_j`` up to ~1e5 on raw tables). Stops when the
+    projected gradient's max-norm in these coordinates is below ``tol`` (``gtol``, as
+    scikit-learn's lbfgs solver does) or after ``max_iter`` iterations. The result is copied into
     ``core.params``. Returns ``(n_iter, converged, theta)`` with ``theta`` the
     float64 ``[F + 1, K]`` solution. ``callback(loss)`` is called
     after each iteration.
@@ -460,8 +518,15 @@ def lbfgs_fit(
     pscale = None if core.penalty_scale is None else core.penalty_scale.double()
     alpha = core.alpha
     state = {"loss": float("nan")}
+    # diagonal preconditioner: theta = u / precond
+    precond = np.ones((f + 1, 1))
+    if alpha and pscale is not None:
+        c = 2.0 if core.kind == "regression" else 0.25
+        precond[:f] = np.sqrt(1.0 + alpha * pscale.cpu().numpy().reshape(f, 1) / c)
+    precond = np.broadcast_to(precond, (f + 1, k)).ravel().copy()
 
-    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
+        theta = u / precond
         P = torch.from_numpy(theta).to(dev).view(f + 1, k)
         W, b = P[:f], P[f]
         Z = X64 @ W
@@ -492,7 +557,7 @@ def lbfgs_fit(
             loss = loss + 0.5 * alpha * d.sum()
             G[:f] += alpha * (W if pscale is None else W * pscale)
         state["loss"] = float(loss)
-        return state["loss"], G.cpu().numpy().ravel()
+        return state["loss"], G.cpu().numpy().ravel() / precond
 
     def cb(*_: Any) -> None:
         if callback is not None:
@@ -501,7 +566,7 @@ def lbfgs_fit(
     theta0 = core.params.double().cpu().numpy().ravel()
     res = minimize(
         fun,
-        theta0,
+        theta0 * precond,
         jac=True,
         method="L-BFGS-B",
         callback=cb,
@@ -513,6 +578,6 @@ def lbfgs_fit(
             "maxcor": 20,
         },
     )
-    theta = res.x.reshape(f + 1, k)
+    theta = (res.x / precond).reshape(f + 1, k)
     core.params.copy_(torch.from_numpy(theta))
     return int(res.nit), bool(res.success), theta
