@@ -255,18 +255,8 @@ def read_csv_table(
         )
     except pa.ArrowInvalid as exc:
         msg = str(exc)
-        if "Expected" in msg and "columns, got" in msg:
-            found = _find_ragged_line(path, opts, len(names))
-            where = (
-                f"line {found[0]} has {found[1]} fields"
-                if found
-                else "a row has a different number of fields"
-            )
-            raise ParseError(
-                f"ragged row in {path}: {where}, but the "
-                + ("header has" if opts.header else "first row has")
-                + f" {len(names)}; fix the row, or check delimiter={delim!r}"
-            ) from exc
+        if is_ragged_message(msg):
+            raise ragged_row_error(path, opts, len(names)) from exc
         m = _COLUMN_RE.search(msg)
         if m is not None:
             col = names[int(m.group(1))] if int(m.group(1)) < len(names) else None
@@ -279,6 +269,26 @@ def read_csv_table(
         raise ParseError(
             f"{path} is not valid {opts.encoding} text ({exc}); pass encoding="
         ) from exc
+
+
+def is_ragged_message(msg: str) -> bool:
+    """Whether a pyarrow CSV error is about a row with the wrong number of fields."""
+    return "Expected" in msg and "columns, got" in msg
+
+
+def ragged_row_error(path: str, opts: CsvOptions, n_fields: int) -> ParseError:
+    """The error for a ragged row of ``path``, naming its line (found by a scan)."""
+    found = _find_ragged_line(path, opts, n_fields)
+    where = (
+        f"line {found[0]} has {found[1]} fields"
+        if found
+        else "a row has a different number of fields"
+    )
+    return ParseError(
+        f"ragged row in {path}: {where}, but the "
+        + ("header has" if opts.header else "first row has")
+        + f" {n_fields}; fix the row, or check delimiter={opts.delimiter_for(path)!r}"
+    )
 
 
 def _read_clean_with_pandas(

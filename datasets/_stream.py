@@ -41,9 +41,10 @@ from tabloader.datasets._csv import (
     CsvOptions,
     _column_names,
     _csv_input,
-    _find_ragged_line,
     _line_of_row,
     check_same_columns,
+    is_ragged_message,
+    ragged_row_error,
 )
 from tabloader.datasets._origin import Origin
 from tabloader.datasets._parquet import parquet_schema
@@ -1309,18 +1310,8 @@ class CsvStream(TabularStream):
         opts = self.csv_options
         names = self._names
         msg = str(exc)
-        if "Expected" in msg and "columns, got" in msg:
-            found = _find_ragged_line(path, opts, len(names))
-            where = (
-                f"line {found[0]} has {found[1]} fields"
-                if found
-                else "a row has a different number of fields"
-            )
-            return ParseError(
-                f"ragged row in {path}: {where}, but the "
-                + ("header has" if opts.header else "first row has")
-                + f" {len(names)}; fix the row, or check delimiter={opts.delimiter_for(path)!r}"
-            )
+        if is_ragged_message(msg):
+            return ragged_row_error(path, opts, len(names))
         m = _COLUMN_RE.search(msg)
         if m is not None and int(m.group(1)) < len(names):
             return _BadCell(names[int(m.group(1))])
