@@ -716,3 +716,24 @@ def test_trainer_fit_from_stream_matches_map_style(tmp_path, model, target_kind,
     assert b.loss(df[["a", "b", "c", "d"]], df["y"]) == pytest.approx(
         a.loss(df[["a", "b", "c", "d"]], df["y"]), rel=1e-5
     )
+
+
+def test_stream_position_travels_in_a_trainer_checkpoint(tmp_path):
+    """A model file (tensors + JSON) carries the stream's position; training resumes there."""
+    from tabloader.trainers import SoftmaxClassifier, load
+
+    path = _write_parquet(tmp_path / "d.parquet", _frame(333), 40)
+    kw = dict(target="ym", features=["id", "a"], batch_size=16, shuffle=True, seed=4)
+    stream = ParquetStream(path, **kw)
+    est = SoftmaxClassifier(max_epochs=2, random_state=0).fit(stream)
+    it = iter(stream)  # the loop of a user who stops in the middle of the next epoch
+    head = [next(it) for _ in range(5)]
+    est.save(tmp_path / "ckpt.pt", metadata={"stream": stream.state_dict()})
+
+    restored = load(tmp_path / "ckpt.pt")
+    assert restored.metadata_["stream"] == json.loads(json.dumps(stream.state_dict()))
+    resumed = ParquetStream(path, **kw)
+    resumed.load_state_dict(restored.metadata_["stream"])
+    rest = list(resumed)
+    assert sorted(_ids(head + rest, stream)) == list(range(333))  # exactly the rest of the epoch
+    np.testing.assert_array_equal(restored.coef_, est.coef_)
