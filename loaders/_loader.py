@@ -696,4 +696,6 @@ def _stream_loader(
     )
     loader.__dict__["_tl_batch_size"] = configured.batch_size
     loader.__dict__["_tl_drop_last"] = configured.drop_last
+    # carry on from the stream's own epoch (and any resume position loaded into it)
+    loader.set_epoch(configured.epoch)
     return loader

@@ -737,3 +737,20 @@ def test_stream_position_travels_in_a_trainer_checkpoint(tmp_path):
     rest = list(resumed)
     assert sorted(_ids(head + rest, stream)) == list(range(333))  # exactly the rest of the epoch
     np.testing.assert_array_equal(restored.coef_, est.coef_)
+
+
+def test_warm_start_from_a_restored_stream_position_reads_the_rest(tmp_path):
+    from tabloader.loaders import make_loader
+
+    path = _write_parquet(tmp_path / "d.parquet", _frame(200), 30)
+    kw = dict(target="yr", features=["id"], batch_size=16, shuffle=True, seed=2)
+    stream = ParquetStream(path, **kw)
+    stream.set_epoch(3)
+    it = iter(stream)
+    head = [next(it) for _ in range(4)]
+    resumed = ParquetStream(path, **kw)
+    resumed.load_state_dict(json.loads(json.dumps(stream.state_dict())))
+    loader = make_loader(resumed)  # what est.fit(stream) builds
+    rest = list(loader)
+    assert sorted(_ids(head + rest, stream)) == list(range(200))
+    assert loader.epoch == 3
