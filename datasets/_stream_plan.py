@@ -12,16 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from tabloader._seeding import splitmix64 as _splitmix64
+
 __all__ = ["EpochLayout", "WorkerPlan", "mix_seed", "rank_batch_sizes", "round_robin_counts"]
 
 _MASK64 = (1 << 64) - 1
-
-
-def _splitmix64(z: int) -> int:
-    z = (z + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
 
 
 def mix_seed(*parts: int) -> int:

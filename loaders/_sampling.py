@@ -7,18 +7,13 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Sampler
 
+from tabloader._seeding import splitmix64 as _splitmix64
+
 __all__ = ["REMAINDERS", "EpochPlan", "BatchIndexSampler", "RowSampler", "epoch_seed"]
 
 REMAINDERS = ("pad", "drop", "uneven")
 
 _MASK64 = (1 << 64) - 1
-
-
-def _splitmix64(z: int) -> int:
-    z = (z + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
 
 
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:

@@ -25,3 +25,16 @@ def lecture_dir() -> Path:
     if not LECTURE_DIR.is_dir() or not any(LECTURE_DIR.glob("*.csv")):
         pytest.skip(f"lecture data not found at {LECTURE_DIR}")
     return LECTURE_DIR
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run on one intra-op thread: the trainer tests use tiny data, where OpenMP's per-op
+    barrier costs more than it saves and, on a loaded 2-core CI machine, stalls every
+    small kernel for a scheduler time slice (minutes instead of seconds per file)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

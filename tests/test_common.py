@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tabloader.trainers import LinearRegressor, LogisticClassifier, SoftmaxClassifier
@@ -17,16 +16,7 @@ _SW_REASON = (
     "(see test_trainers.py::test_sample_weight_equals_repetition for the lbfgs check)"
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Run on one intra-op thread: these tests use tiny data, where OpenMP's per-op
-    barrier costs more than it saves and, on a loaded 2-core CI machine, stalls every
-    small kernel for a scheduler time slice (minutes instead of seconds per file)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _expected_failed_checks(estimator):

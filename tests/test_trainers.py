@@ -28,18 +28,10 @@ from tabloader.trainers import (
     sklearn_equivalent,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Run on one intra-op thread: these tests use tiny data, where OpenMP's per-op
-    barrier costs more than it saves and, on a loaded 2-core CI machine, stalls every
-    small kernel for a scheduler time slice (minutes instead of seconds per file)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 
 
 MODELS = {
