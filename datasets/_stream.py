@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
@@ -55,6 +56,7 @@ from tabloader.errors import (
     EmptyDataError,
     MissingValueError,
     ParseError,
+    SchemaError,
     TargetError,
 )
 
@@ -992,11 +994,15 @@ class ParquetStream(TabularStream):
         self.chunk_rows = _check_pos_int("chunk_rows", chunk_rows)
         spec = ColumnSpec(target, features, list(categorical or []), task, missing)
         spec.validate()
-        files, _, name = resolve_files(source, fmt="parquet")
+        files, base_dir, name = resolve_files(source, fmt="parquet")
         self._files = files
         self.source = name
         self._pf_cache: dict[int, tuple[int, pq.ParquetFile]] = {}
         schema = parquet_schema(files)
+        self._file_columns = set(schema.names)
+        # hive partition keys (key=value folders) become columns, as in ParquetDataset
+        self._partitions, part_fields = _hive_partitions(files, base_dir, name)
+        schema = pa.schema(list(schema) + part_fields)
         self._schema = schema
         self._all_columns = schema.names
         t, feats, cats = spec.resolve(schema.names, name)
@@ -1032,15 +1038,21 @@ class ParquetStream(TabularStream):
     def _read_unit(self, unit: _Unit, columns: list[str]) -> Iterator[tuple[pa.Table, int]]:
         pf = self._file(unit.file)
         target_schema = pa.schema([self._schema.field(c) for c in columns])
+        in_file = [c for c in columns if c in self._file_columns]
+        keys = self._partitions[unit.file] if self._partitions else {}
         off = unit.first_row
         try:
             for rb in pf.iter_batches(
                 batch_size=self.chunk_rows,
                 row_groups=[unit.index],
-                columns=columns,
+                columns=in_file,
                 use_threads=True,
             ):
                 table = pa.Table.from_batches([rb])
+                for c in columns:
+                    if c in keys:
+                        value = pa.scalar(keys[c], type=self._schema.field(c).type)
+                        table = table.append_column(c, pa.repeat(value, rb.num_rows))
                 if table.schema != target_schema:
                     table = table.select(columns).cast(target_schema)
                 yield table, off
@@ -1050,6 +1062,40 @@ class ParquetStream(TabularStream):
                 f"{self._files[unit.file]} is not a readable Parquet file (corrupt data: "
                 f"{exc}); re-write it, or remove it from the source"
             ) from exc
+
+
+def _hive_partitions(
+    files: list[str], base_dir: str | None, name: str
+) -> tuple[list[dict[str, Any]], list[pa.Field]]:
+    """Per file, its ``key=value`` folder values; and the key columns' fields.
+
+    Types follow ``ParquetDataset`` (pyarrow's hive discovery): int32 when every value of
+    a key is an integer, else text. Values are URI-decoded, as pyarrow does.
+    """
+    if base_dir is None:
+        return [], []
+    raw: list[dict[str, str]] = []
+    for f in files:
+        rel = os.path.relpath(os.path.dirname(f), base_dir)
+        parts = [] if rel == "." else rel.split(os.sep)
+        raw.append(dict(p.split("=", 1) for p in parts if "=" in p))
+    keys = list(raw[0]) if raw else []
+    if not keys:
+        return [], []
+    for f, kv in zip(files, raw):
+        if list(kv) != keys:
+            raise SchemaError(
+                f"the partition folders of {name} differ: {files[0]} has keys {keys}, "
+                f"{f} has {list(kv)}; every file must sit under the same key=value folders"
+            )
+    fields, typed = [], [dict() for _ in files]
+    for k in keys:
+        values = [unquote(kv[k]) for kv in raw]
+        as_int = all(v.lstrip("-").isdigit() for v in values)
+        fields.append(pa.field(k, pa.int32() if as_int else pa.string()))
+        for d, v in zip(typed, values):
+            d[k] = int(v) if as_int else v
+    return typed, fields
 
 
 ParquetStream.__doc__ = ParquetStream.__doc__.replace("{common}", _STREAM_DOC_COMMON.strip("\n"))

@@ -754,3 +754,27 @@ def test_warm_start_from_a_restored_stream_position_reads_the_rest(tmp_path):
     rest = list(loader)
     assert sorted(_ids(head + rest, stream)) == list(range(200))
     assert loader.epoch == 3
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_hive_partition_keys_are_columns_as_in_parquet_dataset(tmp_path, shuffle):
+    """Partition folders (numeric and text keys) give the same rows as ParquetDataset."""
+    df = _frame(240, seed=5).assign(year=np.repeat([2021, 2022, 2023], 80))
+    df["region"] = np.tile(["north", "south"], 120)
+    pq.write_to_dataset(
+        pa.Table.from_pandas(df, preserve_index=False),
+        tmp_path / "hive",
+        partition_cols=["year", "region"],
+    )
+    kw = dict(target="yr", features=["id", "a", "year", "region"], categorical=["region"])
+    ds = ParquetDataset(tmp_path / "hive", **kw)
+    stream = ParquetStream(tmp_path / "hive", batch_size=32, shuffle=shuffle, seed=1, **kw)
+    assert stream.feature_names == ds.feature_names
+    X, y = _all(stream)
+    assert X.shape == ds.features.shape
+    key = lambda t: sorted(map(tuple, t.tolist()))  # noqa: E731 - the same multiset of rows
+    assert key(torch.cat([X, y], 1)) == key(torch.cat([ds.features, ds.targets], 1))
+    # and the partition values match the rows written
+    ids = X[:, stream.feature_names.index("id")].long()
+    years = X[:, stream.feature_names.index("year")].long()
+    assert torch.equal(years, torch.as_tensor(df["year"].to_numpy())[ids])
