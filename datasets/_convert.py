@@ -155,7 +155,7 @@ def _resolve_one(ref: ColumnRef, columns: list[str], where: str, what: str) -> s
     ref = str(ref)
     if ref not in columns:
         hint = ""
-        if ref.isdigit() and all(c.isdigit() for c in columns) is False:
+        if ref.isdigit() and not all(c.isdigit() for c in columns):
             hint = "; to select by position pass an int, not a string"
         raise ColumnNotFoundError(
             f"{what} column {ref!r} not found in {where}; columns are {columns}{hint}"
@@ -351,16 +351,7 @@ def build_dataset(
                 col, levels = _fixed_levels(col, spec.categories[name])
             else:
                 levels = _sorted_unique(col.drop_null())
-            codes = pc.index_in(col, value_set=levels).to_numpy(zero_copy_only=False)
-            codes = np.where(nulls, -1, np.nan_to_num(codes, nan=-1)).astype(np.int64)
-            unseen = (codes < 0) & ~nulls
-            if unseen.any():
-                row = int(np.argmax(unseen))
-                raise SchemaError(
-                    f"categorical column {name!r} in {origin.name} has level "
-                    f"{col[row].as_py()!r} at {origin.describe_row(row)}, which is not one of "
-                    f"its {len(levels)} levels {levels.to_pylist()[:10]} given in categories="
-                )
+            codes = encode_levels(col, levels, levels, nulls, name, origin)
             lv = levels.to_pylist()
             categories[name] = lv
             blocks.append(("onehot", (codes, len(lv))))
@@ -490,6 +481,32 @@ def _caller_stacklevel() -> int:
         frame = frame.f_back
         level += 1
     return level
+
+
+def encode_levels(
+    col: pa.ChunkedArray,
+    value_set: pa.Array,
+    levels: pa.Array,
+    nulls: np.ndarray,
+    name: str,
+    origin: Origin,
+) -> np.ndarray:
+    """Level index of each cell (``-1`` for a null); a level outside ``levels`` is an error.
+
+    ``value_set`` is ``levels`` cast to the column's type (the same array when it matches).
+    """
+    codes = pc.index_in(col, value_set=value_set).to_numpy(zero_copy_only=False)
+    codes = np.where(nulls, -1, np.nan_to_num(codes, nan=-1)).astype(np.int64)
+    unseen = (codes < 0) & ~nulls
+    if unseen.any():
+        row = int(np.argmax(unseen))
+        raise SchemaError(
+            f"categorical column {name!r} in {origin.name} has level {col[row].as_py()!r} at "
+            f"{origin.describe_row(row)}, which is not one of its {len(levels)} levels "
+            f"{levels.to_pylist()[:10]}; add it to categories= (or leave categories= out to "
+            "learn the levels from the data)"
+        )
+    return codes
 
 
 def _fill_rows_blocked(X: np.ndarray, columns: list[tuple[int, np.ndarray]]) -> None:

@@ -14,9 +14,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tabloader.datasets._convert import _as_float_column, _is_text, _raise_missing
+from tabloader.datasets._convert import (
+    _as_float_column,
+    _is_text,
+    _raise_missing,
+    encode_levels,
+)
 from tabloader.datasets._origin import Origin
-from tabloader.errors import MissingValueError, SchemaError, TargetError
+from tabloader.errors import MissingValueError, TargetError
 
 __all__ = ["ChunkOrigin", "Converter", "Converted"]
 
@@ -114,17 +119,8 @@ class Converter:
                     col = col.cast(col.type.value_type)
                 k = len(levels)
                 nulls = col.is_null().to_numpy(zero_copy_only=False)
-                codes = pc.index_in(col, value_set=self._value_set(name, levels, col.type))
-                codes = codes.to_numpy(zero_copy_only=False)
-                codes = np.where(np.isnan(codes), -1, codes).astype(np.int64)
-                unseen = (codes < 0) & ~nulls
-                if unseen.any():
-                    row = int(np.argmax(unseen))
-                    raise SchemaError(
-                        f"categorical column {name!r} in {origin.name} has level "
-                        f"{col[row].as_py()!r} at {origin.describe_row(row)}, which is not one "
-                        f"of its {k} levels {levels.to_pylist()[:10]}; add it to categories="
-                    )
+                value_set = self._value_set(name, levels, col.type)
+                codes = encode_levels(col, value_set, levels, nulls, name, origin)
                 if nulls.any():
                     cat_missing[name] = (int(nulls.sum()), int(np.argmax(nulls)))
                 block = X[:, j : j + k]
