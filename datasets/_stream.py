@@ -3,7 +3,7 @@
 A stream reads its files in *units* (a Parquet row group, a CSV byte range aligned to a
 line start), converts each chunk of rows to tensors, and yields whole batches ``(X, y)``.
 Units are shared out exactly over DataLoader workers and distributed ranks; see
-:class:`~tabloader.datasets._stream_plan.EpochLayout` for the arithmetic.
+:class:`~tabloader._plan.EpochLayout` for the arithmetic.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from tabloader._plan import EpochLayout, round_robin_counts
+from tabloader._random import mix_seed
 from tabloader.datasets._convert import (
     MAX_INFERRED_CLASSES,
     ColumnRef,
@@ -51,7 +53,6 @@ from tabloader.datasets._origin import Origin
 from tabloader.datasets._parquet import parquet_schema
 from tabloader.datasets._source import COMPRESSED_SUFFIXES, Source, resolve_files
 from tabloader.datasets._stream_convert import ChunkOrigin, Converter
-from tabloader.datasets._stream_plan import EpochLayout, mix_seed, round_robin_counts
 from tabloader.errors import (
     EmptyDataError,
     MissingValueError,

@@ -5,13 +5,13 @@
 batch indexing, with epoch orders that depend only on ``(seed, epoch)``.
 """
 
+from tabloader._plan import REMAINDERS
 from tabloader.loaders._loader import (
     TabularLoader,
     iter_batches,
     make_loader,
     supports_batch_indexing,
 )
-from tabloader.loaders._sampling import REMAINDERS
 
 __all__ = [
     "REMAINDERS",

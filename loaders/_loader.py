@@ -12,18 +12,13 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
+from tabloader._plan import REMAINDERS, BatchIndexSampler, EpochPlan, RowSampler
+from tabloader._random import mix_seed
 from tabloader.datasets import TabularDataset
-from tabloader.loaders._sampling import (
-    REMAINDERS,
-    BatchIndexSampler,
-    EpochPlan,
-    RowSampler,
-    epoch_seed,
-)
 
 __all__ = ["TabularLoader", "make_loader", "iter_batches", "supports_batch_indexing"]
 
-_WORKER_STREAM = 1  # epoch_seed stream of the workers' base seed
+_WORKER_STREAM = 1  # mix_seed tag of the workers' base seed
 
 
 def _identity(batch: Any) -> Any:
@@ -149,7 +144,7 @@ class TabularLoader(DataLoader):
         **kwargs: Any,
     ) -> None:
         generator = torch.Generator()
-        generator.manual_seed(epoch_seed(base_seed, 0, _WORKER_STREAM))
+        generator.manual_seed(mix_seed(base_seed, 0, _WORKER_STREAM))
         if plan is None:  # IterableDataset: passed through
             sampler = None
             super().__init__(
@@ -222,7 +217,7 @@ class TabularLoader(DataLoader):
             self._tl_sampler.epoch = e
         elif hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(e)
-        self.generator.manual_seed(epoch_seed(self._base_seed, e, _WORKER_STREAM))
+        self.generator.manual_seed(mix_seed(self._base_seed, e, _WORKER_STREAM))
         return e
 
     def __iter__(self) -> Iterator[Any]:

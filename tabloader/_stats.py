@@ -1,0 +1,134 @@
+"""The one statistics module: exact per-feature moments in float64, merged by Chan's rule.
+
+Used for standardisation (trainers), ``feature_stats()`` (streams) and the distributed
+all-reduce of moments, so every path computes the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["FeatureStats", "CHUNK_ROWS"]
+
+#: rows per chunk: float32 sums within a chunk, float64 merges across chunks (a float64
+#: copy of a whole large table is ~10x slower and doubles the memory)
+CHUNK_ROWS = 1 << 16
+
+
+@dataclass
+class FeatureStats:
+    """Exact per-feature count, mean and variance, merged chunk by chunk in float64.
+
+    Chunks are merged with the parallel algorithm of Chan, Golub and LeVeque (1979):
+    for parts ``a`` and ``b`` with ``d = mean_b - mean_a``,
+    ``mean = mean_a + d * n_b / n`` and ``M2 = M2_a + M2_b + d**2 * n_a * n_b / n``.
+    With sample weights, ``n`` is the weight total.
+
+    Attributes
+    ----------
+    count : int or float
+        Rows seen (the weight total when weights were given).
+    mean : torch.Tensor
+        float64 ``[F]`` (on the CPU).
+    m2 : torch.Tensor
+        float64 ``[F]``, the (weighted) sum of squared deviations from the mean.
+    """
+
+    count: float
+    mean: torch.Tensor
+    m2: torch.Tensor
+
+    @classmethod
+    def empty(cls, n_features: int) -> FeatureStats:
+        """No rows seen yet."""
+        z = torch.zeros(n_features, dtype=torch.float64)
+        return cls(0, z, z.clone())
+
+    @classmethod
+    def of(cls, X: torch.Tensor, weight: torch.Tensor | None = None) -> FeatureStats:
+        """Statistics of a table ``[n, F]``, in chunks of :data:`CHUNK_ROWS` rows.
+
+        Parameters
+        ----------
+        X : torch.Tensor
+            ``[n, F]`` of any float dtype, on any device.
+        weight : torch.Tensor, optional
+            ``[n]`` non-negative sample weights.
+        """
+        n, f = int(X.shape[0]), int(X.shape[1])
+        out = cls.empty(f)
+        for s in range(0, n, CHUNK_ROWS):
+            e = min(n, s + CHUNK_ROWS)
+            w = None if weight is None else weight[s:e]
+            out = out.merge(cls._chunk(X[s:e], w))
+        return out
+
+    @classmethod
+    def _chunk(cls, X: torch.Tensor, w: torch.Tensor | None) -> FeatureStats:
+        n = int(X.shape[0])
+        if n == 0:
+            return cls.empty(int(X.shape[1]))
+        if w is None:
+            mean = X.sum(0).double() / n
+            c = X - mean.to(X.dtype)
+            m2 = c.mul_(c).sum(0).double()
+            return cls(n, mean.cpu(), m2.cpu())
+        wd = w.double()
+        tot = float(wd.sum())
+        if tot <= 0:
+            return cls.empty(int(X.shape[1]))
+        Xd = X.double()
+        mean = (Xd * wd[:, None]).sum(0) / tot
+        m2 = (((Xd - mean) ** 2) * wd[:, None]).sum(0)
+        return cls(tot, mean.cpu(), m2.cpu())
+
+    def merge(self, other: FeatureStats) -> FeatureStats:
+        """The statistics of both parts together (Chan et al.)."""
+        if other.count == 0:
+            return self
+        if self.count == 0:
+            return other
+        n = self.count + other.count
+        d = other.mean - self.mean
+        mean = self.mean + d * (other.count / n)
+        m2 = self.m2 + other.m2 + d * d * (self.count * other.count / n)
+        return FeatureStats(n, mean, m2)
+
+    def all_reduce(self, sum_: Callable[[torch.Tensor], torch.Tensor]) -> FeatureStats:
+        """The statistics over every rank, given ``sum_`` (a float64 sum across ranks).
+
+        Two reductions: the global count and mean first, then each rank's deviations
+        about the global mean (no ``E[x^2] - E[x]^2`` cancellation).
+        """
+        f = int(self.mean.shape[0])
+        head = torch.cat([torch.tensor([float(self.count)], dtype=torch.float64),
+                          self.mean * float(self.count)])  # fmt: skip
+        tot = sum_(head)
+        n = float(tot[0])
+        gmean = tot[1 : 1 + f] / max(n, 1e-300)
+        m2 = sum_(self.m2 + float(self.count) * (self.mean - gmean) ** 2)
+        count = int(n) if float(n).is_integer() else n
+        return FeatureStats(count, gmean, m2)
+
+    @property
+    def var(self) -> torch.Tensor:
+        """Population variance (``ddof=0``, as :class:`sklearn.preprocessing.StandardScaler`)."""
+        return self.m2 / max(float(self.count), 1e-300) if self.count else self.m2.clone()
+
+    @property
+    def std(self) -> torch.Tensor:
+        """Population standard deviation."""
+        return self.var.clamp_min(0).sqrt()
+
+    def scale(self, rel_floor: float = 1e-12) -> torch.Tensor:
+        """The standard deviation with (near-)constant features set to 1.
+
+        A feature counts as constant when its std is not above
+        ``rel_floor * max(1, |mean|)``; dividing by 1 leaves it as it is.
+        """
+        std = self.std.clone()
+        std[~(std > rel_floor * self.mean.abs().clamp_min(1.0))] = 1.0
+        return std
