@@ -5,12 +5,14 @@
 and ``split`` makes train/validation/test parts.
 """
 
+from tabloader._stats import FeatureStats
 from tabloader.datasets._convert import MISSING_POLICIES, infer_task
 from tabloader.datasets._csv import CsvDataset
+from tabloader.datasets._inspect import inspect_source
 from tabloader.datasets._open import read_dataset, source_format
 from tabloader.datasets._parquet import ParquetDataset
 from tabloader.datasets._split import split
-from tabloader.datasets._stream import CsvStream, FeatureStats, ParquetStream, TabularStream
+from tabloader.datasets._stream import CsvStream, ParquetStream, TabularStream
 from tabloader.datasets._tabular import TASKS, TabularDataset
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "TabularDataset",
     "TabularStream",
     "infer_task",
+    "inspect_source",
     "read_dataset",
     "source_format",
     "split",

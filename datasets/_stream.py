@@ -28,6 +28,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from tabloader._plan import EpochLayout, round_robin_counts
 from tabloader._random import mix_seed
+from tabloader._stats import FeatureStats
 from tabloader.datasets._convert import (
     MAX_INFERRED_CLASSES,
     ColumnRef,
@@ -61,71 +62,9 @@ from tabloader.errors import (
     TargetError,
 )
 
-__all__ = ["CsvStream", "FeatureStats", "ParquetStream", "TabularStream"]
+__all__ = ["CsvStream", "ParquetStream", "TabularStream"]
 
 _STATE_VERSION = 1
-
-
-# --------------------------------------------------------------------------- statistics
-@dataclass
-class FeatureStats:
-    """Exact per-feature count, mean and variance, merged chunk by chunk in float64.
-
-    Chunks are merged with the parallel algorithm of Chan, Golub and LeVeque (1979):
-    for parts ``a`` and ``b`` with ``d = mean_b - mean_a``,
-    ``mean = mean_a + d * n_b / n`` and ``M2 = M2_a + M2_b + d**2 * n_a * n_b / n``.
-
-    Attributes
-    ----------
-    count : int
-        Rows seen.
-    mean : torch.Tensor
-        float64 ``[F]``.
-    m2 : torch.Tensor
-        float64 ``[F]``, the sum of squared deviations from the mean.
-    """
-
-    count: int
-    mean: torch.Tensor
-    m2: torch.Tensor
-
-    @classmethod
-    def empty(cls, n_features: int) -> FeatureStats:
-        z = torch.zeros(n_features, dtype=torch.float64)
-        return cls(0, z, z.clone())
-
-    @classmethod
-    def of(cls, X: torch.Tensor) -> FeatureStats:
-        """Statistics of one chunk ``[n, F]`` (computed in float64)."""
-        X64 = X.to(torch.float64)
-        n = X64.shape[0]
-        if n == 0:
-            return cls.empty(X64.shape[1])
-        mean = X64.mean(dim=0)
-        m2 = ((X64 - mean) ** 2).sum(dim=0)
-        return cls(n, mean, m2)
-
-    def merge(self, other: FeatureStats) -> FeatureStats:
-        """The statistics of both parts together (Chan et al.)."""
-        if other.count == 0:
-            return self
-        if self.count == 0:
-            return other
-        n = self.count + other.count
-        d = other.mean - self.mean
-        mean = self.mean + d * (other.count / n)
-        m2 = self.m2 + other.m2 + d * d * (self.count * other.count / n)
-        return FeatureStats(n, mean, m2)
-
-    @property
-    def var(self) -> torch.Tensor:
-        """Population variance (``ddof=0``, as :class:`sklearn.preprocessing.StandardScaler`)."""
-        return self.m2 / max(self.count, 1)
-
-    @property
-    def std(self) -> torch.Tensor:
-        """Population standard deviation."""
-        return self.var.sqrt()
 
 
 # --------------------------------------------------------------------------- units

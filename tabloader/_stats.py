@@ -13,8 +13,8 @@ import torch
 
 __all__ = ["FeatureStats", "CHUNK_ROWS"]
 
-#: rows per chunk: float32 sums within a chunk, float64 merges across chunks (a float64
-#: copy of a whole large table is ~10x slower and doubles the memory)
+#: rows per chunk: each chunk is summed in float64 and chunks are merged by Chan's rule (a
+#: float64 copy of a whole large table would double the memory)
 CHUNK_ROWS = 1 << 16
 
 
@@ -71,18 +71,17 @@ class FeatureStats:
         n = int(X.shape[0])
         if n == 0:
             return cls.empty(int(X.shape[1]))
+        Xd = X.to(torch.float64)  # one chunk at a time: exact sums, bounded memory
         if w is None:
-            mean = X.sum(0).double() / n
-            c = X - mean.to(X.dtype)
-            m2 = c.mul_(c).sum(0).double()
+            mean = Xd.mean(0)
+            m2 = Xd.sub_(mean).square_().sum(0)
             return cls(n, mean.cpu(), m2.cpu())
-        wd = w.double()
+        wd = w.to(torch.float64)
         tot = float(wd.sum())
         if tot <= 0:
             return cls.empty(int(X.shape[1]))
-        Xd = X.double()
         mean = (Xd * wd[:, None]).sum(0) / tot
-        m2 = (((Xd - mean) ** 2) * wd[:, None]).sum(0)
+        m2 = (Xd.sub_(mean).square_() * wd[:, None]).sum(0)
         return cls(tot, mean.cpu(), m2.cpu())
 
     def merge(self, other: FeatureStats) -> FeatureStats:
