@@ -307,3 +307,92 @@ def test_demo_runs_end_to_end():
         assert 0.99 * r["sklearn objective"] <= r["objective"] <= 1.05 * r["sklearn objective"], r
         assert r["val metric"] > (0.4 if r["metric"] == "R^2" else 0.85), r
         assert abs(r["val metric"] - r["sklearn val metric"]) < 0.05, r
+
+
+@pytest.mark.parametrize("model", ["linear", "logistic", "softmax"])
+def test_compare_sklearn_figures_are_the_library_compare(tmp_path, model):
+    """--compare-sklearn reports trainers.compare's figures (objective, metric, max_coef_diff
+    over coefficients and intercepts) for the model it fitted and saved."""
+    df = make_frame(model, n=300, seed=5)
+    data = write(df, tmp_path / "d.parquet")
+    model_file = tmp_path / "m.pt"
+    alpha = 0.0 if model == "linear" else 0.02
+    res = json.loads(
+        run(
+            "train",
+            str(data),
+            "--target",
+            "y",
+            "--model",
+            model,
+            "--val-fraction",
+            "0",
+            "--optimizer",
+            "lbfgs",
+            "--alpha",
+            str(alpha),
+            "--compare-sklearn",
+            "--out",
+            str(model_file),
+            "--json",
+        ).stdout
+    )["sklearn"]
+    fitted = trainers.load(model_file)
+    # the rows the CLI trained on: float32 features (and regression targets), as datasets hold them
+    X = df[["a", "b", "c", "d"]].to_numpy(np.float32).astype(np.float64)
+    y = df["y"].to_numpy(np.float32).astype(np.float64) if model == "linear" else df["y"].to_numpy()
+    table = trainers.compare(fitted, X, y)
+    ref_name = table.index[1]
+    assert res["estimator"].startswith(ref_name)
+    # scikit-learn's side: the same fit on the same rows, so the same figures
+    assert res["objective"] == pytest.approx(table.loc[ref_name, "train_loss"], rel=1e-9)
+    metric = "train_r2" if model == "linear" else "train_accuracy"
+    assert res[metric] == pytest.approx(table.loc[ref_name, "train_metric"], rel=1e-9)
+    # tabloader's side: the objective of the fitted (saved) model, which compare's refit of
+    # the same configuration reaches too
+    named = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    assert res["objective_tabloader"] == pytest.approx(fitted.loss(named, y), rel=1e-9)
+    assert res["objective_tabloader"] == pytest.approx(
+        table.loc["tabloader", "train_loss"], rel=1e-5
+    )
+    # max_coef_diff: compare's definition (coefficients and intercepts) on the saved model
+    sk = trainers.sklearn_equivalent(fitted, len(X)).fit(X, y)
+
+    def params(m):
+        c = np.atleast_2d(np.asarray(m.coef_, dtype=np.float64)).ravel()
+        return np.concatenate([c, np.atleast_1d(np.asarray(m.intercept_, np.float64)).ravel()])
+
+    expected = float(np.max(np.abs(params(fitted) - params(sk))))
+    assert res["max_coef_diff"] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+    assert res["max_coef_diff"] == pytest.approx(table.loc["tabloader", "max_coef_diff"], abs=1e-3)
+
+
+def test_help_imports_neither_torch_nor_the_trainers():
+    code = (
+        "import sys\n"
+        "from tabloader.cli import build_parser\n"
+        "build_parser().parse_args(['train', 'd.csv', '--target', 'y', '--model', 'linear'])\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('torch', 'pandas', 'sklearn')]\n"
+        "heavy += [m for m in sys.modules if m.startswith(('tabloader.trainers', "
+        "'tabloader.datasets', 'tabloader.loaders'))]\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_usage_errors_have_the_house_shape(tmp_path):
+    df = make_frame("linear", n=30)
+    df.to_csv(tmp_path / "d.csv", index=False)
+    base = ["train", str(tmp_path / "d.csv"), "--target", "y", "--model", "linear"]
+    for extra, flag, value in (
+        (["--val-fraction", "1.5"], "--val-fraction", "1.5"),
+        (["--plot", "loss.jpg"], "--plot", "'loss.jpg'"),
+        (["--full-batch", "--batch-size", "8"], "--batch-size", "8"),
+    ):
+        proc = run(*base, *extra, check=False)
+        assert proc.returncode == 2, proc.stderr
+        line = proc.stderr.strip()
+        assert "\n" not in line and "Traceback" not in line
+        assert line.startswith(f"tabloader train: error: {flag} should be ")
+        assert line.endswith(f", but got {flag}={value}")

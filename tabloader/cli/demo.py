@@ -10,7 +10,9 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
+
+from tabloader.cli._args import MODELS
+from tabloader.cli._evaluate import compare_with_sklearn, evaluate, raw_targets
 
 __all__ = ["run_demo", "DEMO_TABLES"]
 
@@ -49,8 +51,9 @@ def run_demo(verbose: bool = True, seed: int = 0) -> list[dict[str, Any]]:
     :func:`tabloader.loaders.make_loader`, and scikit-learn's estimator with the same
     objective is fitted on the same training rows.
     """
+    from sklearn.exceptions import ConvergenceWarning
+
     from tabloader import trainers
-    from tabloader._cli_commands import MODELS, _compare, _raw_targets, evaluate
     from tabloader.datasets import read_dataset, split
 
     rows: list[dict[str, Any]] = []
@@ -66,8 +69,8 @@ def run_demo(verbose: bool = True, seed: int = 0) -> list[dict[str, Any]]:
                 t0 = time.perf_counter()
                 est.fit(train_ds)  # through make_loader(device=...): one index_select a batch
                 seconds = time.perf_counter() - t0
-                sk = _compare(est, train_ds, val_ds, task)
-            ours = evaluate(est, val_ds.features, _raw_targets(val_ds), task, "val")
+                sk = compare_with_sklearn(est, train_ds, val_ds, task)
+            ours = evaluate(est, val_ds.features, raw_targets(val_ds), task, "val")
             metric = "accuracy" if task != "regression" else "r2"
             rows.append(
                 {

@@ -1,0 +1,278 @@
+"""``tabloader train``: read, split, fit, report, and optionally compare, save and plot.
+
+Imported lazily by :func:`tabloader.cli.main` (torch and the trainers load here, not for
+``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+from tabloader.cli._args import (
+    MODELS,
+    UsageError,
+    check_flag,
+    column_list,
+    column_ref,
+    csv_kwargs,
+    estimator_params,
+)
+from tabloader.cli._evaluate import compare_with_sklearn, evaluate, raw_targets
+from tabloader.cli._output import atomic_path, fmt, format_table, isatty, kv_table, write_json
+
+__all__ = ["cmd_train", "data_spec"]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``tabloader train``; data-parallel when launched by torchrun (rank 0 reports)."""
+    import torch.distributed as dist
+
+    from tabloader.trainers import init_distributed, shutdown_distributed
+
+    owned = not (dist.is_available() and dist.is_initialized()) and init_distributed()
+    try:
+        return _train(args)
+    finally:
+        if owned:
+            shutdown_distributed()
+
+
+def _check(args: argparse.Namespace) -> None:
+    """The flag checks that argparse cannot do, before any data is read."""
+    check_flag(
+        0.0 <= args.val_fraction < 1.0, "--val-fraction", "a number in [0, 1)", args.val_fraction
+    )
+    if args.plot:
+        check_flag(
+            args.plot.lower().endswith(".png"), "--plot", "the name of a .png file", args.plot
+        )
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "--plot needs matplotlib, which is not installed; install the extra: "
+                "pip install 'tabloader[plot]'"
+            ) from None
+
+
+def _read_and_split(args: argparse.Namespace, task: str) -> tuple[Any, Any, Any]:
+    """The whole dataset, its training part and its validation part (or None)."""
+    from tabloader.datasets import read_dataset, split
+
+    ds = read_dataset(
+        args.data,
+        target=column_ref(args.target),
+        features=column_list(args.features),
+        categorical=column_list(args.categorical) or [],
+        task=task,
+        missing=args.missing,
+        **csv_kwargs(args),
+    )
+    if args.val_fraction == 0:
+        return ds, ds, None
+    train_ds, val_ds = split(
+        ds,
+        [1.0 - args.val_fraction, args.val_fraction],
+        seed=args.seed,
+        stratify=task != "regression",
+    )
+    return ds, train_ds, val_ds
+
+
+def _fit(
+    args: argparse.Namespace, cls_name: str, train_ds: Any, show_bar: bool
+) -> tuple[Any, float]:
+    """Fit the trainer on ``train_ds`` (through worker processes with ``--num-workers``)."""
+    from tabloader import trainers
+
+    est = getattr(trainers, cls_name)(**estimator_params(args), verbose=show_bar)
+    fit_on: Any = train_ds
+    if args.num_workers:
+        from tabloader.loaders import make_loader
+
+        fit_on = make_loader(
+            train_ds,
+            batch_size=trainers.resolve_batch_size(est.batch_size, len(train_ds)),
+            shuffle=True,
+            seed=args.seed,
+            num_workers=args.num_workers,
+            remainder="uneven",  # under torchrun: every row once per epoch
+        )
+    t0 = time.perf_counter()
+    est.fit(fit_on)
+    return est, time.perf_counter() - t0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tabloader.trainers import is_main_process
+
+    cls_name, task = MODELS[args.model]
+    _check(args)
+    ds, train_ds, val_ds = _read_and_split(args, task)
+    main = is_main_process()  # under torchrun: only rank 0 prints and writes
+    show_bar = main and not args.quiet and not args.json and isatty(sys.stderr)
+    est, fit_seconds = _fit(args, cls_name, train_ds, show_bar)
+    if not main:
+        return 0
+    result = _results(args, est, ds, train_ds, val_ds, task)
+    result["fit_seconds"] = fit_seconds
+    if ds.n_dropped_:
+        result["dropped_rows"] = ds.n_dropped_
+    comparison = None
+    if args.compare_sklearn:
+        comparison = compare_with_sklearn(est, train_ds, val_ds, task)
+        result["sklearn"] = comparison
+    if args.out:
+        est.save(args.out, metadata={"data": data_spec(ds, args)})
+        result["model_file"] = args.out
+    if args.plot:
+        _plot(est, args.plot, comparison)
+        result["plot"] = args.plot
+    if args.json:
+        write_json(result)
+    else:
+        _print_train(result, comparison)
+    return 0
+
+
+def _results(
+    args: argparse.Namespace, est: Any, ds: Any, train_ds: Any, val_ds: Any, task: str
+) -> dict[str, Any]:
+    """The sizes of the run and the fitted model's losses and metrics."""
+    result: dict[str, Any] = {
+        "model": args.model,
+        "data": args.data,
+        "rows": len(ds),
+        "train_rows": len(train_ds),
+        "val_rows": 0 if val_ds is None else len(val_ds),
+        "features": ds.n_features,
+        "classes": None if ds.classes_ is None else len(ds.classes_),
+        "epochs": int(est.n_iter_),
+    }
+    result.update(evaluate(est, train_ds.features, raw_targets(train_ds), task, "train"))
+    if val_ds is not None:
+        result.update(evaluate(est, val_ds.features, raw_targets(val_ds), task, "val"))
+    return result
+
+
+def data_spec(ds: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """What ``predict`` needs to rebuild the same features from another file."""
+    source_features: list[str] = []
+    for name in ds.feature_names:
+        base = name.split("=", 1)[0]
+        if not ("=" in name and base in ds.categories_):
+            base = name
+        if base not in source_features:
+            source_features.append(base)
+    return {
+        "source_features": source_features,
+        "categories": {
+            k: [v if isinstance(v, (str, int, float, bool)) else str(v) for v in lv]
+            for k, lv in ds.categories_.items()
+        },
+        "fill_values": dict(ds.fill_values_),
+        "target": ds.target_name,
+        "task": ds.task,
+        "csv": csv_kwargs(args),
+    }
+
+
+# --------------------------------------------------------------------------- text output
+_METRICS = ("accuracy", "r2", "rmse")
+
+
+def _metric_rows(result: dict[str, Any], comparison: dict[str, Any] | None) -> list[dict]:
+    """One row per split: tabloader's loss and metrics, scikit-learn's beside them."""
+    rows = []
+    for split_name in ("train", "val"):
+        if f"{split_name}_loss" not in result:
+            continue
+        row = {"": split_name, "tabloader loss": result[f"{split_name}_loss"]}
+        for m in _METRICS:
+            if f"{split_name}_{m}" in result:
+                row[f"tabloader {m}"] = result[f"{split_name}_{m}"]
+        if comparison is not None:
+            row["sklearn loss"] = comparison.get(f"{split_name}_loss")
+            for m in _METRICS:
+                if f"{split_name}_{m}" in comparison:
+                    row[f"sklearn {m}"] = comparison[f"{split_name}_{m}"]
+            row["loss diff"] = result[f"{split_name}_loss"] - comparison[f"{split_name}_loss"]
+        rows.append(row)
+    return rows
+
+
+def _info_pairs(result: dict[str, Any], comparison: dict[str, Any] | None) -> list[tuple]:
+    """The run's facts, as (name, value) pairs."""
+    info: list[tuple[str, Any]] = [
+        ("model", result["model"]),
+        ("data", result["data"]),
+        (
+            "rows (train / val)",
+            f"{result['rows']:,} ({result['train_rows']:,} / {result['val_rows']:,})",
+        ),
+        ("features", result["features"]),
+    ]
+    if result.get("classes") is not None:
+        info.append(("classes", result["classes"]))
+    if result.get("dropped_rows"):
+        info.append(("rows dropped (missing values)", result["dropped_rows"]))
+    info += [("epochs", result["epochs"]), ("fit seconds", result["fit_seconds"])]
+    if comparison is not None:
+        info += [
+            ("sklearn estimator", comparison["estimator"]),
+            ("sklearn fit seconds", comparison["fit_seconds"]),
+            (
+                "fit time ratio (tabloader / sklearn)",
+                result["fit_seconds"] / max(comparison["fit_seconds"], 1e-9),
+            ),
+            (
+                "objective: tabloader / sklearn",
+                f"{fmt(comparison['objective_tabloader'])} / {fmt(comparison['objective'])}",
+            ),
+            ("max |coef difference|", comparison["max_coef_diff"]),
+        ]
+    if "model_file" in result:
+        info.append(("model saved to", result["model_file"]))
+    if "plot" in result:
+        info.append(("plot", result["plot"]))
+    return info
+
+
+def _print_train(result: dict[str, Any], comparison: dict[str, Any] | None) -> None:
+    print(kv_table(_info_pairs(result, comparison)))
+    print()
+    print(format_table(_metric_rows(result, comparison)))
+
+
+def _plot(est: Any, path: str, comparison: dict[str, Any] | None) -> None:
+    """A loss-per-epoch PNG, written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hist = est.history_
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(hist)]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot(epochs, [h.get("train_loss") for h in hist], label="train loss", marker=".")
+    if any(h.get("val_loss") is not None for h in hist):
+        ax.plot(epochs, [h.get("val_loss") for h in hist], label="validation loss", marker=".")
+    if comparison is not None:
+        ax.axhline(comparison["objective"], color="k", ls="--", lw=1, label="scikit-learn optimum")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("objective")
+    ax.set_title(f"{type(est).__name__}")
+    ax.legend()
+    fig.tight_layout()
+    tmp = atomic_path(path)
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
