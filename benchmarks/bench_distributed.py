@@ -38,7 +38,7 @@ def _worker(args: argparse.Namespace) -> None:
     from torch.utils.data import TensorDataset
 
     from tabloader.loaders import make_loader
-    from tabloader.trainers._core import LinearCore
+    from tabloader.trainers import LinearCore
     from tabloader.trainers._distributed import get_context, shutdown_distributed
 
     torch.set_num_threads(args.threads)
@@ -107,7 +107,7 @@ def _comm_times(ctx, args: argparse.Namespace) -> dict[str, float]:
 
 def _compute_times(args: argparse.Namespace) -> dict[str, float]:
     """Median seconds of one step (closed-form gradient + Adam update) on a batch."""
-    from tabloader.trainers._core import LinearCore
+    from tabloader.trainers import LinearCore
 
     res = {}
     g = torch.Generator().manual_seed(1)

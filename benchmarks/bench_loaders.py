@@ -4,6 +4,7 @@ Run::
 
     python benchmarks/bench_loaders.py            # 1,000,000 x 32 float32, batch 256 and 4096
     python benchmarks/bench_loaders.py --rows 100000 --repeats 3
+    python benchmarks/bench_loaders.py --protocol   # also torch's own iterator, same sampler
 
 Prints a Markdown table. Every figure comes from this one run; ratios compare
 ``make_loader`` with torch's ``DataLoader(TensorDataset(X, y), batch_size,
@@ -53,6 +54,19 @@ def _consume(loader) -> Callable[[], int]:
     return run
 
 
+def _torch_iterator(loader) -> Callable[[], int]:
+    """An epoch of ``loader`` through torch's own single-process iterator: the same
+    sampler of index tensors, ``batch_size=None``, ``dataset[index_tensor]`` per batch."""
+
+    def run() -> int:
+        rows = 0
+        for xb, _yb in DataLoader.__iter__(loader):
+            rows += xb.shape[0]
+        return rows
+
+    return run
+
+
 def _bare_loop(X: torch.Tensor, b: int, g: torch.Generator) -> Callable[[], int]:
     n = X.shape[0]
 
@@ -79,6 +93,12 @@ def main(argv: list[str] | None = None) -> None:
         "--default-repeats", type=int, default=1, help="epochs timed for torch's default"
     )
     parser.add_argument(
+        "--protocol",
+        action="store_true",
+        help="also time torch's own iterator over make_loader's sampler (batch_size=None, "
+        "dataset[index_tensor]), the route make_loader skips without workers",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=0,
@@ -103,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     print(header)
     print("|---:|---:|---:|---:|---:|---:|")
     worker_rows = []
+    protocol_rows = []
     for b in args.batch_sizes:
         torch_default = DataLoader(
             TensorDataset(X, y), batch_size=b, shuffle=True, generator=torch.Generator()
@@ -123,6 +144,9 @@ def main(argv: list[str] | None = None) -> None:
             f"| {r_fast / r_default:.1f}x | {r_fast / r_bare:.2f} |",
             flush=True,
         )
+        if args.protocol:
+            t_proto = _best_epoch_seconds({"proto": _torch_iterator(fast)}, args.repeats, n)
+            protocol_rows.append((b, n / t_proto["proto"], r_fast))
         if args.workers:
             par = make_loader(
                 ds,
@@ -136,6 +160,11 @@ def main(argv: list[str] | None = None) -> None:
             _consume(par)()  # start the workers
             t_par = _best_epoch_seconds({"par": _consume(par)}, args.repeats, n)["par"]
             worker_rows.append((b, n / t_par, n / t_fast))
+    if protocol_rows:
+        print("\n| batch | torch's iterator, same sampler (rows/s) | vs make_loader |")
+        print("|---:|---:|---:|")
+        for b, r_proto, r_fast in protocol_rows:
+            print(f"| {b} | {r_proto / 1e6:.2f} M | {r_proto / r_fast:.2f} |")
     if worker_rows:
         print(f"\n| batch | make_loader, {args.workers} workers (rows/s) | vs num_workers=0 |")
         print("|---:|---:|---:|")

@@ -60,18 +60,22 @@ class FeatureStats:
         """
         n, f = int(X.shape[0]), int(X.shape[1])
         out = cls.empty(f)
+        # one float64 buffer for every chunk: exact sums, bounded memory, input untouched
+        buf = torch.empty(min(n, CHUNK_ROWS), f, dtype=torch.float64, device=X.device)
         for s in range(0, n, CHUNK_ROWS):
             e = min(n, s + CHUNK_ROWS)
+            Xd = buf[: e - s]
+            Xd.copy_(X[s:e])
             w = None if weight is None else weight[s:e]
-            out = out.merge(cls._chunk(X[s:e], w))
+            out = out.merge(cls._chunk(Xd, w))
         return out
 
     @classmethod
-    def _chunk(cls, X: torch.Tensor, w: torch.Tensor | None) -> FeatureStats:
-        n = int(X.shape[0])
+    def _chunk(cls, Xd: torch.Tensor, w: torch.Tensor | None) -> FeatureStats:
+        """Moments of one float64 chunk; ``Xd`` is scratch space and is overwritten."""
+        n = int(Xd.shape[0])
         if n == 0:
-            return cls.empty(int(X.shape[1]))
-        Xd = X.to(torch.float64)  # one chunk at a time: exact sums, bounded memory
+            return cls.empty(int(Xd.shape[1]))
         if w is None:
             mean = Xd.mean(0)
             m2 = Xd.sub_(mean).square_().sum(0)
@@ -79,7 +83,7 @@ class FeatureStats:
         wd = w.to(torch.float64)
         tot = float(wd.sum())
         if tot <= 0:
-            return cls.empty(int(X.shape[1]))
+            return cls.empty(int(Xd.shape[1]))
         mean = (Xd * wd[:, None]).sum(0) / tot
         m2 = (Xd.sub_(mean).square_() * wd[:, None]).sum(0)
         return cls(tot, mean.cpu(), m2.cpu())

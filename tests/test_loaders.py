@@ -208,6 +208,14 @@ def test_global_rng_state_is_never_touched(num_workers):
     assert random.getstate() == py_state
 
 
+def test_a_refused_loader_does_not_draw_a_seed():
+    state = torch.get_rng_state()
+    for bad in ({"batch_size": 0}, {"batch_size": 2, "remainder": "wrap"}):
+        with pytest.raises(ValueError):
+            make_loader(_dataset(), shuffle=True, **bad)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_shuffle_false_reads_rows_in_order():
     loader = make_loader(_dataset(10), batch_size=4)
     assert _epoch(loader) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
@@ -322,6 +330,56 @@ def test_collate_fn_is_applied_once_per_batch_on_the_fast_path():
     out = list(loader)
     assert calls == [4, 4, 2]
     assert torch.equal(torch.cat(out), ds.features * 2)
+
+
+class _GetItems(Dataset):
+    """A per-row dataset with torch's ``__getitems__``: it gets each batch's indices at once."""
+
+    def __init__(self, base: TabularDataset):
+        self.base = base
+        self.calls: list[list[int]] = []
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        raise AssertionError("__getitems__ should be used")
+
+    def __getitems__(self, indices):
+        self.calls.append(list(indices))
+        return [(self.base.features[i], self.base.targets[i]) for i in indices]
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_per_row_path_uses_torch_getitems_protocol(num_workers):
+    base = _dataset(23)
+    ds = _GetItems(base)
+    loader = make_loader(ds, batch_size=5, shuffle=True, seed=9, num_workers=num_workers)
+    fast = make_loader(base, batch_size=5, shuffle=True, seed=9)
+    assert not loader.uses_batch_indexing
+    assert _epoch(loader) == _epoch(fast)
+    if num_workers == 0:
+        assert [len(c) for c in ds.calls] == [5, 5, 5, 5, 3]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"batch_size": 5, "drop_last": True},  # whole batches
+        {"batch_size": 5, "drop_last": True, "num_workers": 1},
+        {"batch_size": 4, "drop_last": False},
+    ],
+)
+@pytest.mark.parametrize("kind", ["tabular", "plain"])
+def test_loader_reports_the_arguments_and_its_length_on_every_path(kwargs, kind):
+    base = _dataset(23)
+    ds = base if kind == "tabular" else _PlainDataset(base)
+    loader = make_loader(ds, shuffle=True, seed=0, **kwargs)
+    assert loader.dataset is ds
+    assert (loader.batch_size, loader.drop_last) == (kwargs["batch_size"], kwargs["drop_last"])
+    assert len(loader) == len(list(loader))
+    with pytest.raises(ValueError, match="batch_size attribute should not be set"):
+        loader.batch_size = 3  # still a DataLoader: its attributes are fixed after __init__
 
 
 def test_iterable_dataset_is_passed_through():
@@ -537,35 +595,93 @@ def test_iter_batches_reads_in_order():
 
 
 # ---------------------------------------------------------------------- errors
+# one policy (tabloader._checks): TypeError for a wrong type, ValueError for a bad value
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("kwargs", "error", "match"),
     [
-        ({"batch_size": 0}, "batch_size should be a positive integer, but got batch_size=0"),
-        ({"batch_size": 2.5}, "batch_size should be a positive integer, but got batch_size=2.5"),
-        ({"batch_size": True}, "batch_size should be a positive integer"),
-        ({"batch_size": 2, "shuffle": 1}, "shuffle should be a boolean value, but got shuffle=1"),
-        ({"batch_size": 2, "drop_last": "no"}, "drop_last should be a boolean value"),
-        ({"batch_size": 2, "num_workers": -1}, "num_workers should be a non-negative integer"),
-        ({"batch_size": 2, "pin_memory": "yes"}, "pin_memory should be 'auto', True or False"),
-        ({"batch_size": 2, "seed": 1.5}, "seed should be an integer or None, but got seed=1.5"),
-        ({"batch_size": 2, "remainder": "wrap"}, r"remainder should be one of \['pad'"),
-        ({"batch_size": 2, "rank": 2, "world_size": 2}, r"rank should be an integer in \[0, 1\]"),
-        ({"batch_size": 2, "rank": 0}, "rank and world_size should be given together"),
-        ({"batch_size": 2, "rank": 0, "world_size": 0}, "world_size should be a positive"),
-        ({"batch_size": 2, "prefetch_factor": 2}, "prefetch_factor should be None when"),
-        ({"batch_size": 2, "persistent_workers": True}, "persistent_workers=True needs"),
-        ({"batch_size": 2, "device": "cpu", "num_workers": 1}, "num_workers should be 0 when"),
-        ({"batch_size": 2, "device": "cpu", "pin_memory": True}, "pin_memory should be False"),
-        ({"batch_size": 2, "device": "nodevice"}, "device should be a torch device"),
+        (
+            {"batch_size": 0},
+            ValueError,
+            "^batch_size should be a positive integer, but got batch_size=0$",
+        ),
+        (
+            {"batch_size": 2.5},
+            TypeError,
+            "^batch_size should be a positive integer, but got batch_size=2.5$",
+        ),
+        ({"batch_size": True}, TypeError, "batch_size should be a positive integer"),
+        ({"batch_size": None}, TypeError, "batch_size should be a positive integer"),
+        (
+            {"batch_size": 2, "shuffle": 1},
+            TypeError,
+            r"^shuffle should be a bool \(True or False\), but got shuffle=1$",
+        ),
+        ({"batch_size": 2, "drop_last": "no"}, TypeError, "drop_last should be a bool"),
+        ({"batch_size": 2, "num_workers": -1}, ValueError, "num_workers should be a non-negative"),
+        ({"batch_size": 2, "num_workers": 1.0}, TypeError, "num_workers should be a non-negative"),
+        (
+            {"batch_size": 2, "pin_memory": "yes"},
+            ValueError,
+            "pin_memory should be 'auto', True or False, but got pin_memory='yes'",
+        ),
+        ({"batch_size": 2, "pin_memory": 1}, TypeError, "pin_memory should be 'auto', True or"),
+        (
+            {"batch_size": 2, "seed": 1.5},
+            TypeError,
+            r"^seed should be an integer or None, but got seed=1\.5$",
+        ),
+        (
+            {"batch_size": 2, "remainder": "wrap"},
+            ValueError,
+            r"^remainder should be one of \['pad', 'drop', 'uneven'\], but got remainder='wrap'$",
+        ),
+        ({"batch_size": 2, "remainder": 1}, TypeError, r"remainder should be one of \['pad'"),
+        (
+            {"batch_size": 2, "rank": 2, "world_size": 2},
+            ValueError,
+            r"^rank should be an integer in \[0, 1\], but got rank=2$",
+        ),
+        ({"batch_size": 2, "rank": "0", "world_size": 2}, TypeError, "rank should be an integer"),
+        ({"batch_size": 2, "rank": 0}, ValueError, "rank and world_size should be given together"),
+        (
+            {"batch_size": 2, "rank": 0, "world_size": 0},
+            ValueError,
+            "world_size should be a positive",
+        ),
+        (
+            {"batch_size": 2, "prefetch_factor": 2},
+            ValueError,
+            "^prefetch_factor should be None when num_workers=0, but got prefetch_factor=2$",
+        ),
+        (
+            {"batch_size": 2, "persistent_workers": True},
+            ValueError,
+            "^persistent_workers should be False when num_workers=0, but got "
+            "persistent_workers=True$",
+        ),
+        (
+            {"batch_size": 2, "device": "cpu", "num_workers": 1},
+            ValueError,
+            "num_workers should be 0 when",
+        ),
+        (
+            {"batch_size": 2, "device": "cpu", "pin_memory": True},
+            ValueError,
+            "pin_memory should be False",
+        ),
+        ({"batch_size": 2, "device": "nodevice"}, ValueError, "device should be a torch device"),
+        ({"batch_size": 2, "device": 1.5}, TypeError, "device should be a torch device"),
+        ({"batch_size": 2, "collate_fn": 3}, TypeError, "collate_fn should be callable or None"),
         pytest.param(
             {"batch_size": 2, "device": "cuda"},
+            ValueError,
             "needs CUDA, but CUDA is not available",
             marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CPU-only behaviour"),
         ),
     ],
 )
-def test_invalid_arguments_raise(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_invalid_arguments_raise(kwargs, error, match):
+    with pytest.raises(error, match=match):
         make_loader(_dataset(), **kwargs)
 
 
@@ -578,8 +694,14 @@ def test_invalid_dataset_combinations_raise():
         make_loader(_Stream(4), batch_size=2, rank=0, world_size=2)
     with pytest.raises(ValueError, match="epoch should be a non-negative integer"):
         make_loader(_dataset(), batch_size=2).set_epoch(-1)
+    with pytest.raises(TypeError, match="epoch should be a non-negative integer"):
+        make_loader(_dataset(), batch_size=2).set_epoch(1.0)
     with pytest.raises(ValueError, match="batch_size should be a positive integer"):
         list(iter_batches(_dataset(), 0))
+    with pytest.raises(TypeError, match="data should be a TabularDataset, a TensorDataset"):
+        list(iter_batches([1, 2], 1))
+    with pytest.raises(TypeError, match="dataset should be a map-style dataset with __len__"):
+        make_loader(object(), batch_size=2)
 
 
 # ---------------------------------------------------------------- tabloader streams
@@ -627,6 +749,19 @@ def test_stream_ranks_through_make_loader_are_disjoint_and_complete(
         seen.extend(torch.cat(batches).tolist())
     assert sorted(seen) == list(range(503))
     assert len(set(counts)) == 1  # every rank gets the same number of batches
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_stream_loader_reports_the_stream_batches(parquet_stream_file, num_workers, drop_last):
+    from tabloader.datasets import ParquetStream
+
+    stream = ParquetStream(parquet_stream_file, target="y", batch_size=50)
+    loader = make_loader(stream, drop_last=drop_last, num_workers=num_workers)
+    assert (loader.batch_size, loader.drop_last) == (50, drop_last)
+    batches = list(loader)
+    assert len(loader) == len(batches) == (10 if drop_last else 11)
+    assert sorted(len(y) for _, y in batches) == ([] if drop_last else [3]) + [50] * 10
 
 
 def test_stream_batch_size_must_match(parquet_stream_file):

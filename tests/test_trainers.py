@@ -169,6 +169,30 @@ def test_core_average_is_the_mean_of_the_iterates():
     assert core.avg is None
 
 
+def test_loop_parts_early_stopping_and_plateau_schedule():
+    """The loop's small objects: a plateau is n_iter_no_change epochs without beating
+    best * (1 - tol); the schedule divides lr by 5 three times, then stops."""
+    from tabloader.trainers._loop import EarlyStopping, PlateauSchedule
+
+    core = LinearCore("regression", 2, 1, lr=1.0)
+    stopping = EarlyStopping(0.1, 2, keep_best=True)
+    seen = []
+    for watch in (1.0, 0.5, 0.46, 0.47, 0.2):
+        core.params.fill_(watch)
+        seen.append(stopping.plateau(watch, core, rows=1000, steps=100))
+    assert seen == [False, False, False, True, False]
+    stopping.restore_best(core)
+    assert float(core.params[0, 0]) == pytest.approx(0.2)  # the best epoch's parameters
+    schedule = PlateauSchedule("plateau")
+    assert [schedule.on_plateau(core) for _ in range(4)] == [True, True, True, False]
+    assert core.lr == pytest.approx(1.0 / 125)
+    assert not PlateauSchedule("constant").on_plateau(core)
+    # at least 100 steps of patience: 10 steps an epoch need 10 epochs
+    few = EarlyStopping(0.1, 2, keep_best=False)
+    assert not any(few.plateau(1.0, core, rows=1000, steps=10) for _ in range(10))
+    assert few.plateau(1.0, core, rows=1000, steps=10)
+
+
 @pytest.mark.parametrize("kind", ["regression", "multiclass"])
 def test_averaging_removes_the_noise_floor(kind):
     """At a constant lr (tol=None) the averaged model ends far closer to the optimum."""
@@ -292,6 +316,21 @@ def test_fit_on_arrays_frames_tensors_datasets_and_loaders(kind):
     from_loader = MODELS[kind](random_state=0).fit(loader)
     assert from_loader.loss(X, y) <= ref.loss(X, y) * 1.01
     assert len(from_loader.history_) == from_loader.n_iter_
+
+
+def test_arrays_and_loaders_share_one_statistics_module():
+    """Standardisation statistics are FeatureStats (float64, Chan-merged) on every path:
+    the whole table at once and 64-row batches merged give the same numbers."""
+    X, y = _synthetic("regression", n=300)
+    X = X * 1e-3 + 1e4  # a large offset: E[x^2] - E[x]^2 would lose every digit
+    arrays = LinearRegressor(max_epochs=1, tol=None).fit(X, y)
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    loader = DataLoader(TensorDataset(Xt, torch.as_tensor(y)), batch_size=64)
+    batches = LinearRegressor(max_epochs=1, tol=None).fit(loader)
+    np.testing.assert_allclose(batches.mean_, arrays.mean_, rtol=1e-12)
+    np.testing.assert_allclose(batches.scale_, arrays.scale_, rtol=1e-9)
+    exact = Xt.double().std(0, correction=0).numpy()
+    np.testing.assert_allclose(arrays.scale_, exact, rtol=1e-9)
 
 
 def test_any_label_type_and_score():
@@ -452,7 +491,8 @@ def test_load_refuses_other_files(tmp_path):
         ("momentum", 1.5, "momentum should be a real number in"),
         ("validation_fraction", 1.0, "validation_fraction should be"),
         ("device", "gpu0", "device should be 'auto' or a torch device"),
-        ("fit_intercept", "yes", "fit_intercept should be a bool"),
+        ("batch_size", "big", "batch_size should be a positive integer, 'auto' or None"),
+        ("distributed", "yes", "distributed should be 'auto', True or False"),
     ],
 )
 def test_invalid_parameters(param, value, match):
@@ -460,6 +500,35 @@ def test_invalid_parameters(param, value, match):
     est = LogisticClassifier(**{param: value})
     assert est.get_params()[param] == value  # stored unchanged by __init__
     with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+    assert not hasattr(est, "coef_") and not hasattr(est, "n_features_in_")
+
+
+# one policy (tabloader._checks): a value of the wrong type is a TypeError
+@pytest.mark.parametrize(
+    ("param", "value", "match"),
+    [
+        ("fit_intercept", "yes", "fit_intercept should be a bool"),
+        (
+            "standardize",
+            1,
+            r"standardize should be a bool \(True or False\), but got standardize=1",
+        ),
+        ("lr", "0.1", r"lr should be a real number in \(0.0, inf\), but got lr='0.1'"),
+        ("max_epochs", 2.5, "max_epochs should be a positive integer, but got max_epochs=2.5"),
+        ("max_epochs", True, "max_epochs should be a positive integer, but got max_epochs=True"),
+        ("batch_size", 1.5, "batch_size should be a positive integer, 'auto' or None"),
+        ("optimizer", 3, r"optimizer should be one of \['sgd', 'adam', 'lbfgs'\], but got"),
+        ("device", 3.5, "device should be 'auto' or a torch device"),
+        ("random_state", "seed", "random_state should be None, an int"),
+        ("distributed", 1.0, "distributed should be 'auto', True or False"),
+    ],
+)
+def test_wrong_parameter_types(param, value, match):
+    X, y = _synthetic("binary", n=50)
+    est = LogisticClassifier(**{param: value})
+    assert est.get_params()[param] == value  # stored unchanged by __init__
+    with pytest.raises(TypeError, match=match):
         est.fit(X, y)
     assert not hasattr(est, "coef_") and not hasattr(est, "n_features_in_")
 

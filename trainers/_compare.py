@@ -7,6 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from tabloader.trainers import _losses
+from tabloader.trainers._estimators import BaseTrainer
+
 __all__ = ["sklearn_equivalent", "compare"]
 
 
@@ -37,36 +40,31 @@ def sklearn_equivalent(estimator: Any, n_samples: float) -> Any:
     """
     from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 
-    from tabloader.trainers._base import LinearRegressor, _ClassifierBase
-
+    if not isinstance(estimator, BaseTrainer):
+        raise TypeError(
+            f"estimator should be a tabloader trainer, but got {type(estimator).__name__}"
+        )
     if not float(n_samples) > 0:
         raise ValueError(f"n_samples should be positive, but got n_samples={n_samples!r}")
     alpha = float(estimator.alpha)
     fit_intercept = bool(estimator.fit_intercept)
-    if isinstance(estimator, LinearRegressor):
+    if estimator.task.kind == "regression":
         if alpha == 0:
             return LinearRegression(fit_intercept=fit_intercept)
         return Ridge(alpha=alpha * float(n_samples) / 2, fit_intercept=fit_intercept, tol=1e-10)
-    if isinstance(estimator, _ClassifierBase):
-        C = np.inf if alpha == 0 else 1.0 / (alpha * float(n_samples))
-        return LogisticRegression(C=C, fit_intercept=fit_intercept, max_iter=10_000, tol=1e-8)
-    raise TypeError(f"estimator should be a tabloader trainer, but got {type(estimator).__name__}")
+    C = np.inf if alpha == 0 else 1.0 / (alpha * float(n_samples))
+    return LogisticRegression(C=C, fit_intercept=fit_intercept, max_iter=10_000, tol=1e-8)
 
 
 def _objective(est: Any, X: np.ndarray, y: np.ndarray, alpha: float) -> float:
     """tabloader's objective for any fitted linear model with ``coef_``/``intercept_``."""
     coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))
     Z = X @ coef.T + np.atleast_1d(est.intercept_)
-    pen = 0.5 * alpha * float((coef**2).sum())
     if not hasattr(est, "classes_"):
-        return float(np.mean((Z[:, 0] - y) ** 2)) + pen
+        return _losses.objective("regression", Z, y, coef=coef, alpha=alpha)
+    kind = "binary" if Z.shape[1] == 1 else "multiclass"
     idx = np.searchsorted(est.classes_, y)
-    if Z.shape[1] == 1:
-        z = Z[:, 0]
-        return float(np.mean(np.logaddexp(0.0, z) - idx * z)) + pen
-    m = Z.max(1, keepdims=True)
-    lse = (m + np.log(np.exp(Z - m).sum(1, keepdims=True)))[:, 0]
-    return float(np.mean(lse - Z[np.arange(len(idx)), idx])) + pen
+    return _losses.objective(kind, Z, idx, coef=coef, alpha=alpha)
 
 
 def compare(
@@ -92,9 +90,14 @@ def compare(
     pandas.DataFrame
         One row per estimator (``"tabloader"``, the scikit-learn class name), columns
         ``train_loss`` (the objective above), ``train_metric`` (R^2 or accuracy),
-        ``val_loss``/``val_metric`` when validating, ``max_coef_diff`` (max absolute
-        difference of the coefficients and intercepts with the scikit-learn fit; 0 on
-        its row) and ``fit_seconds``.
+        ``val_loss``/``val_metric`` when validating, ``max_coef_diff`` and
+        ``fit_seconds``.
+
+        ``max_coef_diff`` is the largest absolute difference between the two fits'
+        coefficients **and intercepts** (``coef_`` and ``intercept_`` flattened and
+        concatenated; NaN when their shapes differ), on the tabloader row; 0 on the
+        scikit-learn row. It is the one definition of this column (the CLI's
+        ``--compare-sklearn`` and the demo report it too).
     """
     import pandas as pd
     from sklearn.base import clone

@@ -16,44 +16,30 @@ the penalty is the one on the raw-space coefficients). On raw tables ``d_j`` spa
 orders of magnitude (a feature with ``sigma_j = 0.003`` has ``d_j ~ 1e5``), a stiff
 separable quadratic that explicit steps cannot follow; with ``implicit_penalty`` the
 update treats it exactly (a proximal step, see :meth:`LinearCore.apply_update`).
+
+Loss values, residuals and metrics come from :mod:`._losses`. What data-parallel
+training needs is public: the running-loss accumulator (:attr:`LinearCore.loss_sum`,
+:attr:`LinearCore.loss_rows`, :meth:`~LinearCore.set_running_loss`), the flat gradient
+buffer (:meth:`~LinearCore.flat_grad`) and per-rank evaluation
+(:meth:`~LinearCore.eval_sums` with ``part``/``parts``, ``reduce``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-__all__ = ["KINDS", "LinearCore", "iter_batches", "batch_loss_sum", "lbfgs_fit"]
+from tabloader.trainers import _losses
+from tabloader.trainers._losses import KINDS
 
-KINDS = ("regression", "binary", "multiclass")
-_EVAL_CHUNK = 1 << 16
+__all__ = ["EVAL_CHUNK", "KINDS", "LinearCore", "iter_batches"]
 
-
-def batch_loss_sum(
-    Z: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None, kind: str
-) -> torch.Tensor:
-    """Sum over rows of the (weighted) loss for logits/predictions ``Z`` ``[B, K]``.
-
-    Returns a 0-d tensor on ``Z``'s device (no host synchronisation).
-    """
-    if kind == "regression":
-        r = Z - y
-        r2 = r * r
-        return r2.sum() if w is None else torch.dot(r2.view(-1), w.view(-1).to(r2.dtype))
-    if kind == "binary":
-        wt = None if w is None else w.view(-1, 1).to(Z.dtype)
-        return F.binary_cross_entropy_with_logits(Z, y.to(Z.dtype), weight=wt, reduction="sum")
-    # logsumexp(z) - z_y written out: F.cross_entropy's log_softmax is slow over ~10
-    # classes on the CPU, and this also runs fast on the class-major view of forward()
-    m = Z.amax(1, keepdim=True)
-    zy = Z.gather(1, y.view(-1, 1))
-    losses = (Z - m).exp_().sum(1, keepdim=True).log_().add_(m).sub_(zy).view(-1)
-    return losses.sum() if w is None else torch.dot(losses, w.view(-1).to(losses.dtype))
+#: rows per evaluation chunk; chunk ``c`` of a table is evaluated by rank ``c % world``,
+#: so one process and several ranks sum the very same per-chunk values
+EVAL_CHUNK = 1 << 16
 
 
 class LinearCore:
@@ -144,8 +130,10 @@ class LinearCore:
         self._zbuf: torch.Tensor | None = None  # softmax logits/residuals, [K * B]
         self._wt: torch.Tensor | None = None  # W^T, [K, F]
         self._gt: torch.Tensor | None = None  # gradient of W^T, [K, F]
-        self._loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        self._loss_rows = 0
+        #: running (pre-update) loss of the tracked batches: float64 sum and rows
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.loss_rows = 0
+        self._flat: torch.Tensor | None = None  # see flat_grad
         self.avg: torch.Tensor | None = None  # Polyak-Ruppert average (start_average)
         self.avg_count = 0
         self._avg_skip = 0
@@ -242,14 +230,9 @@ class LinearCore:
         else:
             Z = self.forward(X)
             if track_loss:
-                self._loss_sum += batch_loss_sum(Z, y, w, self.kind)
-                self._loss_rows += B
-            if self.kind == "regression":
-                R = Z.sub_(y.view(B, 1))
-                scale = 2.0 / B
-            else:
-                R = Z.sigmoid_().sub_(y.view(B, 1))
-                scale = 1.0 / B
+                self.add_running_loss(_losses.loss_sum(Z, y, w, self.kind), B)
+            R = _losses.residual_(Z, y, self.kind)
+            scale = _losses.RESIDUAL_SCALE[self.kind] / B
             if w is not None:
                 R.mul_(w.view(B, 1) * scale)
             else:
@@ -277,12 +260,13 @@ class LinearCore:
         B, f, k = X.shape[0], self.n_features, self.n_outputs
         if self._zbuf is None or self._zbuf.numel() < k * B:
             self._zbuf = torch.empty(k * B, dtype=torch.float32, device=self.device)
-        if self._wt is None:
-            self._wt = torch.empty(k, f, dtype=torch.float32, device=self.device)
-            self._gt = torch.empty(k, f, dtype=torch.float32, device=self.device)
+        wt, gt = self._wt, self._gt
+        if wt is None or gt is None:
+            wt = self._wt = torch.empty(k, f, dtype=torch.float32, device=self.device)
+            gt = self._gt = torch.empty(k, f, dtype=torch.float32, device=self.device)
         Zt = self._zbuf[: k * B].view(k, B)
-        self._wt.copy_(self.W.t())
-        torch.mm(self._wt, X.t(), out=Zt)
+        wt.copy_(self.W.t())
+        torch.mm(wt, X.t(), out=Zt)
         if self.fit_intercept:
             Zt.add_(self.b.view(k, 1))
         yi = y.view(1, B)
@@ -293,15 +277,16 @@ class LinearCore:
         Zt.sub_(m).exp_()
         s = Zt.sum(0, keepdim=True)
         if track_loss:
-            li = s.log().add_(m).sub_(zy).view(B)
-            self._loss_sum += li.sum() if w is None else torch.dot(li, w.view(B).to(li.dtype))
-            self._loss_rows += B
+            li = _losses.softmax_row_losses(s, m, zy).view(B)
+            self.add_running_loss(
+                li.sum() if w is None else torch.dot(li, w.view(B).to(li.dtype)), B
+            )
         # R = (softmax - onehot) * c with c = w / B: scale the row by c / s, subtract c at y
         c = torch.full((1, B), 1.0 / B, device=self.device) if w is None else w.view(1, B) / B
         Zt.mul_(s.reciprocal_().mul_(c))
         Zt.scatter_add_(0, yi, c.neg_())
-        torch.mm(Zt, X, out=self._gt)
-        self.grad[:f].copy_(self._gt.t())
+        torch.mm(Zt, X, out=gt)
+        self.grad[:f].copy_(gt.t())
         if self.fit_intercept:
             torch.sum(Zt, dim=1, out=self.grad[f])
 
@@ -337,28 +322,29 @@ class LinearCore:
             self._update_average()
             return
         b1, b2 = self.betas
-        if self._m is None:
-            self._m = torch.zeros_like(p)
-            self._v = torch.zeros_like(p)
-            self._denom = torch.empty_like(p)
-        self._m.lerp_(g, 1 - b1)
-        self._v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        m, v, denom = self._m, self._v, self._denom
+        if m is None or v is None or denom is None:
+            m = self._m = torch.zeros_like(p)
+            v = self._v = torch.zeros_like(p)
+            denom = self._denom = torch.empty_like(p)
+        m.lerp_(g, 1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
         bc1 = 1 - b1**self.steps
         bc2_sqrt = math.sqrt(1 - b2**self.steps)
         # sqrt(v)/c + eps == (sqrt(v) + eps*c) / c: one operation fewer than torch's form
-        torch.sqrt(self._v, out=self._denom)
-        self._denom.add_(self.eps * bc2_sqrt)
+        torch.sqrt(v, out=denom)
+        denom.add_(self.eps * bc2_sqrt)
         step = self.lr * bc2_sqrt / bc1
-        p.addcdiv_(self._m, self._denom, value=-step)
+        p.addcdiv_(m, denom, value=-step)
         if implicit:
             # eta_j * alpha * d_j with eta_j = lr / (sqrt(v_hat) + eps) = lr * bc2_sqrt / denom_j
             if self._pbuf is None:
                 self._pbuf = torch.empty_like(self.W)
             q = self._pbuf
             if self.penalty_scale is None:
-                torch.reciprocal(self._denom[:f], out=q)
+                torch.reciprocal(denom[:f], out=q)
             else:
-                torch.div(self.penalty_scale, self._denom[:f], out=q)
+                torch.div(self.penalty_scale, denom[:f], out=q)
             q.mul_(self.lr * bc2_sqrt * self.alpha)
             self.W.div_(q.add_(1.0))
         self._update_average()
@@ -392,8 +378,7 @@ class LinearCore:
         step (used by progress bars). Returns the number of steps taken.
         """
         if track_loss:
-            self._loss_sum.zero_()
-            self._loss_rows = 0
+            self.reset_running_loss()
         n = 0
         for batch in batches:
             X, y = batch[0], batch[1]
@@ -407,49 +392,125 @@ class LinearCore:
                 callback(n)
         return n
 
+    # ------------------------------------------------------------------ running loss
+    def reset_running_loss(self) -> None:
+        """Zero the running loss (:attr:`loss_sum`, :attr:`loss_rows`)."""
+        self.loss_sum.zero_()
+        self.loss_rows = 0
+
+    def add_running_loss(self, total: torch.Tensor, rows: int) -> None:
+        """Add a batch's loss sum (a 0-d tensor, no host sync) over ``rows`` rows."""
+        self.loss_sum += total
+        self.loss_rows += int(rows)
+
+    def set_running_loss(self, total: float, rows: int) -> None:
+        """Overwrite the running loss (for example with its sum over the ranks)."""
+        self.loss_sum.fill_(float(total))
+        self.loss_rows = int(rows)
+
     def running_loss(self) -> float:
         """Mean (pre-update) batch loss of the last tracked epoch, plus the penalty."""
-        if not self._loss_rows:
+        if not self.loss_rows:
             return float("nan")
-        return float(self._loss_sum) / self._loss_rows + self.penalty()
+        return float(self.loss_sum) / self.loss_rows + self.penalty()
 
+    def flat_grad(self, extra: int = 0) -> torch.Tensor:
+        """A flat buffer ``[(F + 1) * K + extra]`` whose head is :attr:`grad` from now on.
+
+        Collectives reduce the gradient and ``extra`` trailing values (a row count) in
+        one call. The same buffer is returned while its size fits.
+        """
+        numel = self.params.numel()
+        buf = self._flat
+        if buf is None or buf.numel() != numel + extra:
+            buf = torch.zeros(numel + extra, dtype=self.params.dtype, device=self.device)
+            self._flat = buf
+            self.grad = buf[:numel].view_as(self.params)
+        return buf
+
+    # ------------------------------------------------------------------ evaluation
     def penalty(self) -> float:
         """``alpha / 2 * sum_j d_j ||W_j||^2``."""
         if not self.alpha:
             return 0.0
-        W = self.W.double()
-        sq = W * W if self.penalty_scale is None else W * W * self.penalty_scale.double()
-        return 0.5 * self.alpha * float(sq.sum())
+        scale = None if self.penalty_scale is None else self.penalty_scale.double()
+        return float(_losses.penalty(self.W.double(), self.alpha, scale))
+
+    def _chunks(self, n: int, part: int, parts: int) -> Iterator[tuple[int, int]]:
+        for c, s in enumerate(range(0, n, EVAL_CHUNK)):
+            if c % parts == part:
+                yield s, min(n, s + EVAL_CHUNK)
 
     @torch.no_grad()
-    def loss(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> float:
+    def eval_sums(
+        self,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        w: torch.Tensor | None = None,
+        *,
+        metric: bool = False,
+        part: int = 0,
+        parts: int = 1,
+    ) -> torch.Tensor:
+        """The float64 sufficient statistics (:func:`~tabloader.trainers._losses.eval_sums`)
+        of the chunks ``c`` of ``(X, y)`` with ``c % parts == part``.
+
+        Chunks are :data:`EVAL_CHUNK` rows from the first row on, so the parts of
+        ``parts`` ranks add up to exactly the single-process value (each chunk is
+        evaluated by the same operations, whichever rank holds it).
+        """
+        total = _losses.empty_sums(self.kind, metric=metric, device=self.device)
+        for s, e in self._chunks(X.shape[0], part, parts):
+            wb = None if w is None else w[s:e]
+            total += _losses.eval_sums(self.forward(X[s:e]), y[s:e], wb, self.kind, metric=metric)
+        return total
+
+    def loss(
+        self,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        w: torch.Tensor | None = None,
+        *,
+        part: int = 0,
+        parts: int = 1,
+        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> float:
         """The full objective on ``(X, y)``: mean (weighted) loss plus the penalty.
 
-        Evaluated in chunks; ``w`` is divided by its sum, so any scale works.
+        Evaluated in chunks; ``w`` is divided by its sum, so any scale works. Over a
+        process group, each rank evaluates ``part`` of ``parts`` and ``reduce`` sums the
+        statistics over the ranks (see :meth:`DistributedContext.loss`).
         """
-        n = X.shape[0]
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        for s in range(0, n, _EVAL_CHUNK):
-            e = min(n, s + _EVAL_CHUNK)
-            wb = None if w is None else w[s:e]
-            total += batch_loss_sum(self.forward(X[s:e]), y[s:e], wb, self.kind).double()
-        denom = float(n) if w is None else float(w.double().sum())
-        return float(total) / denom + self.penalty()
+        sums = self.eval_sums(X, y, w, part=part, parts=parts)
+        if reduce is not None:
+            sums = reduce(sums)
+        return _losses.mean_loss(sums) + self.penalty()
 
     @torch.no_grad()
-    def metric(self, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None) -> float:
-        """Accuracy (classification) or R^2 (regression) on ``(X, y)``."""
-        Z = torch.cat([self.forward(X[s : s + _EVAL_CHUNK]) for s in range(0, len(X), _EVAL_CHUNK)])
-        wt = torch.ones(len(X), device=Z.device, dtype=torch.float64) if w is None else w.double()
-        if self.kind == "regression":
-            yt = y.view(-1).double()
-            res = (wt * (Z.view(-1).double() - yt) ** 2).sum()
-            mean = (wt * yt).sum() / wt.sum()
-            tot = (wt * (yt - mean) ** 2).sum()
-            return float(1.0 - res / tot) if float(tot) > 0 else float("nan")
-        pred = (Z.view(-1) > 0).long() if self.kind == "binary" else Z.argmax(1)
-        correct = (pred == y.view(-1).long()).double()
-        return float((wt * correct).sum() / wt.sum())
+    def metric(
+        self,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        w: torch.Tensor | None = None,
+        *,
+        part: int = 0,
+        parts: int = 1,
+        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> float:
+        """Accuracy (classification) or R^2 (regression) on ``(X, y)``; ``part``,
+        ``parts`` and ``reduce`` as for :meth:`loss`."""
+        sums = self.eval_sums(X, y, w, metric=True, part=part, parts=parts)
+        if reduce is not None:
+            sums = reduce(sums)
+        if self.kind != "regression":
+            return _losses.metric_value(self.kind, sums)
+        center = _losses.target_center(sums)
+        spread = torch.zeros(1, dtype=torch.float64, device=self.device)
+        for s, e in self._chunks(X.shape[0], part, parts):
+            spread += _losses.spread_sum(y[s:e], None if w is None else w[s:e], center)
+        if reduce is not None:
+            spread = reduce(spread)
+        return _losses.metric_value(self.kind, sums, spread)
 
 
 def iter_batches(
@@ -477,107 +538,3 @@ def iter_batches(
     for s in range(0, stop, batch_size):
         idx = perm[s : s + batch_size]
         yield tuple(t.index_select(0, idx) for t in ts)
-
-
-def lbfgs_fit(
-    core: LinearCore,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    w: torch.Tensor | None,
-    *,
-    max_iter: int,
-    tol: float,
-    callback=None,
-) -> tuple[int, bool, np.ndarray]:
-    """Minimise the full-batch objective with SciPy's L-BFGS-B in float64.
-
-    Loss and gradient are computed on ``core.device`` in float64 (closed forms, no
-    autograd); only the ``(F + 1) * K`` parameters cross to the host. With a
-    ``core.penalty_scale`` (standardised features) the solver works in the coordinates
-    ``u_j = W_j * sqrt(1 + alpha * d_j / c)`` (``c`` the loss curvature at zero: 2 for
-    squared error, 1/4 for the logistic losses), which divide out the stiffness of
-    the penalty (``d_j`` up to ~1e5 on raw tables). Stops when the
-    projected gradient's max-norm in these coordinates is below ``tol`` (``gtol``, as
-    scikit-learn's lbfgs solver does) or after ``max_iter`` iterations. The result is copied into
-    ``core.params``. Returns ``(n_iter, converged, theta)`` with ``theta`` the
-    float64 ``[F + 1, K]`` solution. ``callback(loss)`` is called
-    after each iteration.
-    """
-    from scipy.optimize import minimize
-
-    f, k = core.n_features, core.n_outputs
-    dev = core.device
-    X64 = X.double()
-    if core.kind == "multiclass":
-        Y = torch.zeros(X.shape[0], k, dtype=torch.float64, device=dev)
-        Y.scatter_(1, y.view(-1, 1), 1.0)
-    else:
-        Y = y.double().view(-1, 1)
-    n = X.shape[0]
-    wt = None if w is None else (w.double() / w.double().sum()).view(-1, 1)
-    pscale = None if core.penalty_scale is None else core.penalty_scale.double()
-    alpha = core.alpha
-    state = {"loss": float("nan")}
-    # diagonal preconditioner: theta = u / precond
-    precond = np.ones((f + 1, 1))
-    if alpha and pscale is not None:
-        c = 2.0 if core.kind == "regression" else 0.25
-        precond[:f] = np.sqrt(1.0 + alpha * pscale.cpu().numpy().reshape(f, 1) / c)
-    precond = np.broadcast_to(precond, (f + 1, k)).ravel().copy()
-
-    def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
-        theta = u / precond
-        P = torch.from_numpy(theta).to(dev).view(f + 1, k)
-        W, b = P[:f], P[f]
-        Z = X64 @ W
-        if core.fit_intercept:
-            Z += b
-        if core.kind == "regression":
-            R = Z - Y
-            li = R * R
-            R = 2 * R
-        elif core.kind == "binary":
-            li = F.softplus(Z) - Y * Z
-            R = torch.sigmoid(Z) - Y
-        else:
-            lse = torch.logsumexp(Z, dim=1, keepdim=True)
-            li = lse - (Z * Y).sum(1, keepdim=True)
-            R = torch.exp(Z - lse) - Y
-        if wt is None:
-            loss = li.sum() / n
-            R = R / n
-        else:
-            loss = (li * wt).sum()
-            R = R * wt
-        G = torch.empty(f + 1, k, dtype=torch.float64, device=dev)
-        G[:f] = X64.t() @ R
-        G[f] = R.sum(0) if core.fit_intercept else 0.0
-        if alpha:
-            d = W * W if pscale is None else W * W * pscale
-            loss = loss + 0.5 * alpha * d.sum()
-            G[:f] += alpha * (W if pscale is None else W * pscale)
-        state["loss"] = float(loss)
-        return state["loss"], G.cpu().numpy().ravel() / precond
-
-    def cb(*_: Any) -> None:
-        if callback is not None:
-            callback(state["loss"])
-
-    theta0 = core.params.double().cpu().numpy().ravel()
-    res = minimize(
-        fun,
-        theta0 * precond,
-        jac=True,
-        method="L-BFGS-B",
-        callback=cb,
-        options={
-            "maxiter": int(max_iter),
-            "gtol": float(tol),
-            "ftol": 64 * np.finfo(float).eps,
-            "maxls": 50,
-            "maxcor": 20,
-        },
-    )
-    theta = (res.x / precond).reshape(f + 1, k)
-    core.params.copy_(torch.from_numpy(theta))
-    return int(res.nit), bool(res.success), theta

@@ -16,8 +16,10 @@ optimiser update and stay bit-identical. A step's union over the ranks is one gl
 batch of ``w * b`` rows of the same permutation, so with the same seed the weights equal
 those of one process with batch size ``w * b``, to float32 rounding.
 
-Reported losses and metrics are sums over the ranks' shards, all-reduced in float64,
-so every rank sees the same values and takes the same early-stopping decisions.
+Reported losses and metrics are sufficient statistics (:mod:`._losses`) that the ranks
+only sum, in float64: every rank holds the whole table and evaluates its share of the
+evaluation chunks (:meth:`LinearCore.eval_sums`), so every rank sees the same values,
+takes the same early-stopping decisions, and reports what one process reports.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import torch
 import torch.distributed as dist
 
 from tabloader.errors import SchemaError
-from tabloader.trainers._core import LinearCore, batch_loss_sum
+from tabloader.trainers._core import LinearCore
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -49,7 +51,6 @@ __all__ = [
 #: seconds a collective waits for a silent peer before every rank fails
 #: (``TABLOADER_DIST_TIMEOUT`` overrides it); a peer that dies is noticed at once by gloo
 DEFAULT_TIMEOUT = 300.0
-_EVAL_CHUNK = 1 << 16
 
 
 def _timeout_seconds(timeout: float | None) -> float:
@@ -340,6 +341,11 @@ class DistributedContext:
         t = self._tensor(np.asarray(values, dtype=np.float64).reshape(-1), torch.float64)
         return self.all_reduce(t).cpu().numpy()
 
+    def sum_tensor(self, t: torch.Tensor) -> torch.Tensor:
+        """Elementwise float64 sum over the ranks of a CPU tensor (a new CPU tensor)."""
+        out = t.detach().to(self.device, torch.float64).clone()
+        return self.all_reduce(out).cpu()
+
     def max(self, values: Any) -> np.ndarray:
         """Elementwise float64 maximum over the ranks of a 1-D sequence of numbers."""
         t = self._tensor(np.asarray(values, dtype=np.float64).reshape(-1), torch.float64)
@@ -366,16 +372,6 @@ class DistributedContext:
                     )
 
     # ------------------------------------------------------------------ training
-    def _buffer(self, core: LinearCore) -> tuple[torch.Tensor, torch.Tensor]:
-        """The flat ``[(F + 1) * K + 1]`` buffer; ``core.grad`` becomes a view into it."""
-        buf = getattr(core, "_dist_buf", None)
-        numel = core.params.numel()
-        if buf is None or buf.numel() != numel + 1 or buf.device != core.params.device:
-            buf = torch.zeros(numel + 1, dtype=core.params.dtype, device=core.params.device)
-            core._dist_buf = buf  # type: ignore[attr-defined]
-            core.grad = buf[:numel].view_as(core.params)
-        return buf, core.grad
-
     def step_count(self, batches: Iterable, *, drop_last: bool = False) -> int | None:
         """Global steps of this epoch: the most batches of any rank (the fewest with
         ``drop_last``), or None when ``batches`` has no length (then the epoch ends when
@@ -427,10 +423,9 @@ class DistributedContext:
             Global steps taken (the same on every rank).
         """
         n_steps = self.step_count(batches, drop_last=drop_last)
-        buf, grad = self._buffer(core)
-        count = buf[-1:]
-        core._loss_sum.zero_()
-        core._loss_rows = 0
+        buf = core.flat_grad(extra=1)  # [gradient, row count]: one all-reduce per step
+        grad, count = core.grad, buf[-1:]
+        core.reset_running_loss()
         dev = core.device
         it = iter(batches)
         done = False
@@ -460,63 +455,26 @@ class DistributedContext:
             if callback is not None:
                 callback(steps)
         # always (whether or not this rank tracked): every rank runs the same collectives
-        total = self.sum([float(core._loss_sum) if track_loss else 0.0, core._loss_rows])
+        total = self.sum([float(core.loss_sum) if track_loss else 0.0, core.loss_rows])
         if track_loss:
-            core._loss_sum.fill_(total[0])
-            core._loss_rows = int(total[1])
+            core.set_running_loss(total[0], int(total[1]))
         return steps
 
     # ------------------------------------------------------------------ evaluation
-    def _shard(self, t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t[self.rank :: self.world_size]
-
-    @torch.no_grad()
     def loss(
         self, core: LinearCore, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
     ) -> float:
-        """:meth:`LinearCore.loss` on the whole ``(X, y)`` held by every rank, computed
-        as each rank's share (rows ``rank::world_size``) summed over the ranks."""
-        Xs, ys, ws = self._shard(X), self._shard(y), self._shard(w)
-        total = torch.zeros((), dtype=torch.float64, device=core.device)
-        for s in range(0, Xs.shape[0], _EVAL_CHUNK):
-            e = min(Xs.shape[0], s + _EVAL_CHUNK)
-            wb = None if ws is None else ws[s:e]
-            total += batch_loss_sum(core.forward(Xs[s:e]), ys[s:e], wb, core.kind).double()
-        denom = float(Xs.shape[0]) if ws is None else float(ws.double().sum())
-        loss_sum, rows = self.sum([float(total), denom])
-        return float(loss_sum) / float(rows) + core.penalty()
+        """:meth:`LinearCore.loss` of the whole ``(X, y)`` held by every rank: each rank
+        evaluates its share of the evaluation chunks, the statistics are summed."""
+        return core.loss(X, y, w, part=self.rank, parts=self.world_size, reduce=self.sum_tensor)
 
     def partial_loss(self, loss_sum: float, rows: float, core: LinearCore) -> float:
         """Global mean loss (plus the penalty) from each rank's loss sum over its rows."""
         total = self.sum([loss_sum, rows])
         return float(total[0]) / float(total[1]) + core.penalty()
 
-    @torch.no_grad()
     def metric(
         self, core: LinearCore, X: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None
     ) -> float:
-        """:meth:`LinearCore.metric` (accuracy or R^2) over the ranks' shares of ``(X, y)``."""
-        Xs, ys, ws = self._shard(X), self._shard(y), self._shard(w)
-        Z = (
-            torch.cat(
-                [core.forward(Xs[s : s + _EVAL_CHUNK]) for s in range(0, len(Xs), _EVAL_CHUNK)]
-            )
-            if len(Xs)
-            else torch.zeros(0, core.n_outputs, device=core.device)
-        )
-        wt = (
-            torch.ones(len(Xs), device=Z.device, dtype=torch.float64) if ws is None else ws.double()
-        )
-        if core.kind == "regression":
-            yt = ys.reshape(-1).double()
-            res = float((wt * (Z.reshape(-1).double() - yt) ** 2).sum())
-            s = self.sum(
-                [res, float(wt.sum()), float((wt * yt).sum()), float((wt * yt * yt).sum())]
-            )
-            res, sw, swy, swy2 = (float(v) for v in s)
-            tot = swy2 - swy * swy / sw
-            return 1.0 - res / tot if tot > 0 else float("nan")
-        pred = (Z.reshape(-1) > 0).long() if core.kind == "binary" else Z.argmax(1)
-        correct = (pred == ys.reshape(-1).long()).double()
-        s = self.sum([float((wt * correct).sum()), float(wt.sum())])
-        return float(s[0]) / float(s[1])
+        """:meth:`LinearCore.metric` (accuracy or R^2) of the whole ``(X, y)``, over the ranks."""
+        return core.metric(X, y, w, part=self.rank, parts=self.world_size, reduce=self.sum_tensor)

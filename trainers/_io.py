@@ -1,10 +1,16 @@
-"""Saving and loading fitted trainers: one file of tensors plus JSON metadata."""
+"""Saving and loading fitted trainers: one file of tensors plus JSON metadata.
+
+This module reads a fitted estimator's public attributes and writes the file, and
+reads a file back into a :class:`ModelState`; it never imports the estimators (they
+rebuild themselves from a :class:`ModelState`, see ``tabloader.trainers.load``).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +19,42 @@ import torch
 
 from tabloader.errors import ModelFileError
 
-__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ModelState",
+    "damaged",
+    "raw_params",
+    "read_model",
+    "save_model",
+]
 
 FORMAT = "tabloader.trainers"
 FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """What a model file holds: the class, its parameters and the fitted state."""
+
+    class_name: str
+    params: dict[str, Any]
+    coef: np.ndarray  # [F, K]
+    intercept: np.ndarray  # [K]
+    mean: np.ndarray
+    scale: np.ndarray
+    classes: np.ndarray | None
+    n_features_in: int
+    feature_names: np.ndarray | None
+    n_iter: int
+    history: list[Any]
+    user: dict[str, Any]
+
+
+def raw_params(estimator: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``coef`` ``[F, K]`` and ``intercept`` ``[K]`` of a fitted linear model."""
+    coef = np.atleast_2d(np.asarray(estimator.coef_, dtype=np.float64))
+    return coef.T.copy(), np.atleast_1d(np.asarray(estimator.intercept_, dtype=np.float64))
 
 
 def _json_param(value: Any) -> Any:
@@ -44,7 +82,7 @@ def save_model(estimator: Any, path: str | os.PathLike, *, metadata: dict | None
         Destination file.
     metadata : dict, optional
         Extra JSON-serialisable information, returned as ``metadata_`` by
-        :func:`load_model`.
+        :func:`tabloader.trainers.load`.
     """
     import sklearn
     from sklearn.utils.validation import check_is_fitted
@@ -52,7 +90,7 @@ def save_model(estimator: Any, path: str | os.PathLike, *, metadata: dict | None
     from tabloader import __version__
 
     check_is_fitted(estimator)
-    coef, intercept = estimator._raw_params()
+    coef, intercept = raw_params(estimator)
     meta: dict[str, Any] = {
         "class": type(estimator).__name__,
         "params": {k: _json_param(v) for k, v in estimator.get_params().items()},
@@ -108,29 +146,7 @@ def save_model(estimator: Any, path: str | os.PathLike, *, metadata: dict | None
         raise
 
 
-def load_model(path: str | os.PathLike) -> Any:
-    """Read a trainer written by :func:`save_model` (``torch.load(weights_only=True)``).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A file written by ``estimator.save(path)``.
-
-    Returns
-    -------
-    LinearRegressor, LogisticClassifier or SoftmaxClassifier
-        The fitted estimator, its ``model_`` on the CPU.
-
-    Raises
-    ------
-    FileNotFoundError
-        When ``path`` does not exist.
-    tabloader.errors.ModelFileError
-        When the file is not a tabloader model file.
-    """
-    from tabloader.trainers import _base
-
-    path = Path(path)
+def _read_state(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist")
     try:
@@ -150,39 +166,48 @@ def load_model(path: str | os.PathLike) -> Any:
             f"{str(path)!r} has format_version={state.get('format_version')!r}; "
             f"this tabloader reads format_version={FORMAT_VERSION}"
         )
+    return state
+
+
+def damaged(path: Any, exc: BaseException) -> ModelFileError:
+    """The error of a model file whose content does not make a model."""
+    return ModelFileError(
+        f"{str(path)!r} is a damaged tabloader model file: {type(exc).__name__}: {exc}"
+    )
+
+
+def read_model(path: str | os.PathLike) -> ModelState:
+    """Read a file written by :func:`save_model` (``torch.load(weights_only=True)``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    tabloader.errors.ModelFileError
+        When the file is not a tabloader model file, or a damaged one.
+    """
+    path = Path(path)
+    state = _read_state(path)
     try:
         meta = json.loads(state["metadata"])
-        cls = {
-            "LinearRegressor": _base.LinearRegressor,
-            "LogisticClassifier": _base.LogisticClassifier,
-            "SoftmaxClassifier": _base.SoftmaxClassifier,
-        }[meta["class"]]
-        est = cls(**meta["params"])
-        coef = state["coef"].double().numpy()  # [F, K]
-        intercept = state["intercept"].double().numpy()
-        fitted = est._coef_shapes(coef, intercept)
+        classes = None
         if "classes" in meta:
             dt = meta["classes_dtype"]
-            fitted["classes_"] = np.asarray(meta["classes"], dtype=object if dt == "O" else dt)
-        fitted["n_features_in_"] = int(meta["n_features_in"])
-        if meta.get("feature_names") is not None:
-            fitted["feature_names_in_"] = np.asarray(meta["feature_names"], dtype=object)
-        fitted["n_iter_"] = int(meta["n_iter"])
-        fitted["history_"] = list(meta["history"])
-        fitted["mean_"] = state["mean"].double().numpy()
-        fitted["scale_"] = state["scale"].double().numpy()
-        fitted["device_"] = "cpu"
-        fitted["converged_"] = None
-        fitted["metadata_"] = meta.get("user") or {}
-        model = torch.nn.Linear(coef.shape[0], coef.shape[1], bias=bool(est.fit_intercept))
-        with torch.no_grad():
-            model.weight.copy_(torch.from_numpy(coef.T.copy()))
-            if est.fit_intercept:
-                model.bias.copy_(torch.from_numpy(intercept))
-        fitted["model_"] = model
+            classes = np.asarray(meta["classes"], dtype=object if dt == "O" else dt)
+        names = meta.get("feature_names")
+        return ModelState(
+            class_name=str(meta["class"]),
+            params=dict(meta["params"]),
+            coef=state["coef"].double().numpy(),
+            intercept=state["intercept"].double().numpy(),
+            mean=state["mean"].double().numpy(),
+            scale=state["scale"].double().numpy(),
+            classes=classes,
+            n_features_in=int(meta["n_features_in"]),
+            feature_names=None if names is None else np.asarray(names, dtype=object),
+            n_iter=int(meta["n_iter"]),
+            history=list(meta["history"]),
+            user=meta.get("user") or {},
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ModelFileError(
-            f"{str(path)!r} is a damaged tabloader model file: {type(exc).__name__}: {exc}"
-        ) from exc
-    est.__dict__.update(fitted)
-    return est
+        raise damaged(path, exc) from exc

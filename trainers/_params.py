@@ -1,0 +1,191 @@
+"""The trainers' validated parameters: one frozen dataclass built by one function.
+
+Checks follow :mod:`tabloader._checks` (``TypeError`` for a wrong type, ``ValueError``
+for a bad value, the house message shape); seeds derive from :mod:`tabloader._random`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from tabloader._checks import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_real,
+    type_error,
+    value_error,
+)
+from tabloader._random import generator
+
+__all__ = [
+    "AUTO_BATCH_LARGE_FROM",
+    "FitParams",
+    "resolve_batch_size",
+    "resolve_device",
+    "seed_from",
+    "validate_params",
+]
+
+OPTIMIZERS = ("sgd", "adam", "lbfgs")
+SCHEDULES = ("plateau", "constant")
+INITS = ("zeros", "torch")
+AUTO_BATCH_LARGE_FROM = 1 << 18
+# purpose tags of the seeds derived from random_state: generator(seed, tag) seeds from
+# mix_seed(seed, tag) (make_loader derives the epochs' orders from the seed itself)
+_VALIDATION_TAG = 0x56414C  # "VAL"
+_INIT_TAG = 0x494E4954  # "INIT"
+
+
+@dataclass(frozen=True)
+class FitParams:
+    """The estimator's parameters after validation (see the estimators' docstrings).
+
+    ``device`` is resolved (``"auto"`` -> CUDA or CPU) and ``seed`` is a 63-bit integer
+    drawn from ``random_state`` (rank 0's on every rank when training distributed).
+    """
+
+    lr: float
+    max_epochs: int
+    batch_size: int | str | None
+    optimizer: str
+    momentum: float
+    alpha: float
+    fit_intercept: bool
+    init: str
+    lr_schedule: str
+    standardize: bool
+    shuffle: bool
+    drop_last: bool
+    tol: float | None
+    n_iter_no_change: int
+    validation_fraction: float | None
+    verbose: bool
+    warm_start: bool
+    distributed: bool | str
+    average: bool
+    device: torch.device
+    seed: int
+
+    @property
+    def step_optimizer(self) -> str:
+        """The minibatch update rule (L-BFGS starts from an Adam-configured core)."""
+        return "adam" if self.optimizer == "lbfgs" else self.optimizer
+
+    def with_seed(self, seed: int) -> FitParams:
+        """A copy with another ``seed``."""
+        return dataclasses.replace(self, seed=int(seed))
+
+    def validation_generator(self) -> torch.Generator:
+        """The generator of the validation split (its own stream, not ``seed + 1``)."""
+        return generator(self.seed, _VALIDATION_TAG)
+
+    def init_generator(self) -> torch.Generator:
+        """The generator of ``init="torch"``."""
+        return generator(self.seed, _INIT_TAG)
+
+
+def resolve_batch_size(batch_size: int | str | None, n_rows: int) -> int:
+    """The rows per step that ``batch_size`` means for ``n_rows`` training rows.
+
+    ``None`` is the full batch; ``"auto"`` is 256, or 1024 from 262,144 rows on.
+    """
+    if batch_size is None:
+        return max(n_rows, 1)
+    if batch_size == "auto":
+        batch_size = 1024 if n_rows >= AUTO_BATCH_LARGE_FROM else 256
+    return max(1, min(int(batch_size), n_rows))
+
+
+def resolve_device(device: Any) -> torch.device:
+    """``"auto"`` (CUDA when available, else the CPU) or a torch device."""
+    expected = "'auto' or a torch device such as 'cpu' or 'cuda'"
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise type_error("device", expected, device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise value_error("device", expected, device) from exc
+
+
+def seed_from(random_state: Any) -> int:
+    """A 63-bit seed from ``random_state`` without touching any global RNG."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(2, np.uint32).view(np.uint64)[0] >> 1)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**63 - 1))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    raise type_error("random_state", "None, an int, or a numpy RandomState/Generator", random_state)
+
+
+def _batch_size(value: Any) -> int | str | None:
+    expected = "a positive integer, 'auto' or None"
+    if isinstance(value, str):
+        if value != "auto":
+            raise value_error("batch_size", expected, value)
+        return value
+    return check_int("batch_size", value, low=1, none_ok=True, expected=expected)
+
+
+def _verbose(value: Any) -> bool:
+    expected = "a bool or a non-negative integer"
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return bool(check_int("verbose", value, low=0, expected=expected))
+
+
+def _distributed(value: Any) -> bool | str:
+    expected = "'auto', True or False"
+    if isinstance(value, str):
+        if value != "auto":
+            raise value_error("distributed", expected, value)
+        return value
+    if not isinstance(value, (bool, np.bool_)):
+        raise type_error("distributed", expected, value)
+    return bool(value)
+
+
+def validate_params(est: Any) -> FitParams:
+    """Check an estimator's constructor arguments; the validated :class:`FitParams`."""
+    return FitParams(
+        lr=check_real("lr", est.lr, low=0.0, low_open=True),
+        max_epochs=check_int("max_epochs", est.max_epochs, low=1),
+        batch_size=_batch_size(est.batch_size),
+        optimizer=check_choice("optimizer", est.optimizer, OPTIMIZERS),
+        momentum=check_real("momentum", est.momentum, low=0.0, high=1.0),
+        alpha=check_real("alpha", est.alpha, low=0.0),
+        fit_intercept=check_bool("fit_intercept", est.fit_intercept),
+        init=check_choice("init", est.init, INITS),
+        lr_schedule=check_choice("lr_schedule", est.lr_schedule, SCHEDULES),
+        standardize=check_bool("standardize", est.standardize),
+        shuffle=check_bool("shuffle", est.shuffle),
+        drop_last=check_bool("drop_last", est.drop_last),
+        tol=check_real("tol", est.tol, low=0.0, none_ok=True),
+        n_iter_no_change=check_int("n_iter_no_change", est.n_iter_no_change, low=1),
+        validation_fraction=check_real(
+            "validation_fraction",
+            est.validation_fraction,
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            high_open=True,
+            none_ok=True,
+        ),
+        verbose=_verbose(est.verbose),
+        warm_start=check_bool("warm_start", est.warm_start),
+        distributed=_distributed(est.distributed),
+        average=check_bool("average", est.average),
+        device=resolve_device(est.device),
+        seed=seed_from(est.random_state),
+    )
