@@ -5,6 +5,7 @@ Run::
     python benchmarks/bench_loaders.py            # 1,000,000 x 32 float32, batch 256 and 4096
     python benchmarks/bench_loaders.py --rows 100000 --repeats 3
     python benchmarks/bench_loaders.py --protocol   # also torch's own iterator, same sampler
+    python benchmarks/bench_loaders.py --startup    # worker start-up: fork/forkserver/spawn
 
 Prints a Markdown table. Every figure comes from this one run; ratios compare
 ``make_loader`` with torch's ``DataLoader(TensorDataset(X, y), batch_size,
@@ -81,6 +82,56 @@ def _bare_loop(X: torch.Tensor, b: int, g: torch.Generator) -> Callable[[], int]
     return run
 
 
+def _startup(rows: int, features: int, workers: int, repeats: int) -> None:
+    """Seconds from ``iter(loader)`` to the first batch, and for a whole epoch, per start
+    method (the workers start anew every epoch without ``persistent_workers``). The
+    first epoch also starts the fork server (once per process); later: best of
+    ``repeats``."""
+    import multiprocessing
+
+    from tabloader.loaders._options import DEFAULT_START_METHOD
+
+    g = torch.Generator().manual_seed(0)
+    ds = TabularDataset(
+        torch.randn(rows, features, generator=g), torch.randn(rows, 1), task="regression"
+    )
+    print(
+        f"# worker start-up: {rows:,} x {features} float32, {workers} workers, batch 256, "
+        f"best of {repeats}; default {DEFAULT_START_METHOD!r}; Python "
+        f"{platform.python_version()}, torch {torch.__version__}, {os.cpu_count()} CPUs\n"
+    )
+    print(
+        "| start method | 1st epoch: to first batch (s) | later epochs: to first batch (s) "
+        "| later epochs: whole epoch (s) |"
+    )
+    print("|---|---:|---:|---:|")
+    for method in ("fork", "forkserver", "spawn"):
+        if method not in multiprocessing.get_all_start_methods():
+            continue
+        loader = make_loader(
+            ds,
+            batch_size=256,
+            seed=0,
+            pin_memory=False,
+            num_workers=workers,
+            multiprocessing_context=method,
+        )
+        firsts, epochs = [], []
+        for _ in range(repeats + 1):
+            t0 = time.perf_counter()
+            it = iter(loader)
+            next(it)
+            firsts.append(time.perf_counter() - t0)
+            for _ in it:
+                pass
+            epochs.append(time.perf_counter() - t0)
+            del it
+        print(
+            f"| {method} | {firsts[0]:.3f} | {min(firsts[1:]):.3f} | {min(epochs[1:]):.3f} |",
+            flush=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -104,7 +155,16 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="also time make_loader with this many (persistent) workers",
     )
+    parser.add_argument(
+        "--startup",
+        action="store_true",
+        help="only time the workers' start-up per start method (fork, forkserver, spawn); "
+        "--workers (default 2) workers, --rows rows, --repeats repeats",
+    )
     args = parser.parse_args(argv)
+    if args.startup:
+        _startup(args.rows, args.features, args.workers or 2, args.repeats)
+        return
 
     n, f = args.rows, args.features
     g = torch.Generator().manual_seed(0)

@@ -147,7 +147,7 @@ def _measure(kind: str, path: str, batch_size: int, features: int) -> dict:
         for X, _y in loader:
             rows += X.shape[0]
     sec = time.perf_counter() - t0
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    self_kb = _own_peak_kb()
     child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {
         "rows": rows,
@@ -156,6 +156,19 @@ def _measure(kind: str, path: str, batch_size: int, features: int) -> dict:
         "maxrss_mb": self_kb / 1024,
         "children_maxrss_mb": child_kb / 1024,
     }
+
+
+def _own_peak_kb() -> int:
+    """This process's peak RSS in KiB: ``VmHWM`` where Linux has it (``ru_maxrss`` of an
+    exec'd child would also count its parent's peak at fork time)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _run_child(kind: str, path: str, args) -> dict:

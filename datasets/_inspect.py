@@ -9,10 +9,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tabloader.datasets._convert import _resolve_one, infer_task
-from tabloader.datasets._csv import CsvOptions, _column_names, read_csv_table
+from tabloader.datasets._columns import resolve_column
+from tabloader.datasets._csv import read_csv_table
+from tabloader.datasets._csv_text import CsvOptions, column_names
+from tabloader.datasets._encoding import infer_task
 from tabloader.datasets._open import source_format
-from tabloader.datasets._parquet import _read_schema, parquet_schema
+from tabloader.datasets._parquet import parquet_schema, read_schema
 from tabloader.datasets._source import Source, resolve_files
 
 __all__ = ["inspect_source"]
@@ -72,47 +74,63 @@ def inspect_source(
         "files": len(files),
     }
     if fmt == "parquet":
-        schema = parquet_schema(files)
-        rows = 0
-        missing = dict.fromkeys(schema.names, 0)
-        exact = True
-        for f in files:
-            _read_schema(f)
-            md = pq.ParquetFile(f).metadata
-            rows += md.num_rows
-            for rg in range(md.num_row_groups):
-                g = md.row_group(rg)
-                for i in range(g.num_columns):
-                    c = g.column(i)
-                    top = c.path_in_schema.split(".")[0]
-                    st = c.statistics
-                    if top in missing and st is not None and st.has_null_count:
-                        missing[top] += st.null_count
-                    elif top in missing:
-                        exact = False
-        info["rows"] = rows
-        info["columns"] = [
-            {
-                "name": fld.name,
-                "type": str(fld.type),
-                "missing": missing[fld.name] if exact else None,
-            }
-            for fld in schema
-        ]
-        if target is not None:
-            col_name = _resolve_one(target, schema.names, name, "target")
-            col = pa.chunked_array(
-                [
-                    c
-                    for f in files
-                    for c in pq.read_table(f, columns=[col_name]).column(col_name).chunks
-                ],
-                type=schema.field(col_name).type,
-            )
-            info["target"] = _target_summary(col, col_name)
-        return info
-    opts = CsvOptions(header, delimiter, comment, skip_rows)
-    names = _column_names(files[0], opts)
+        info.update(_inspect_parquet(files, name, target))
+    else:
+        opts = CsvOptions(header, delimiter, comment, skip_rows)
+        info.update(_inspect_csv(files, name, target, opts))
+    return info
+
+
+def _inspect_parquet(files: list[str], name: str, target: str | int | None) -> dict[str, Any]:
+    """Rows, columns and missing counts from the footers (the target column is read)."""
+    info: dict[str, Any] = {}
+    schema = parquet_schema(files)
+    rows = 0
+    missing = dict.fromkeys(schema.names, 0)
+    exact = True
+    for f in files:
+        read_schema(f)
+        md = pq.ParquetFile(f).metadata
+        rows += md.num_rows
+        for rg in range(md.num_row_groups):
+            g = md.row_group(rg)
+            for i in range(g.num_columns):
+                c = g.column(i)
+                top = c.path_in_schema.split(".")[0]
+                st = c.statistics
+                if top in missing and st is not None and st.has_null_count:
+                    missing[top] += st.null_count
+                elif top in missing:
+                    exact = False
+    info["rows"] = rows
+    info["columns"] = [
+        {
+            "name": fld.name,
+            "type": str(fld.type),
+            "missing": missing[fld.name] if exact else None,
+        }
+        for fld in schema
+    ]
+    if target is not None:
+        col_name = resolve_column(target, schema.names, name, "target")
+        col = pa.chunked_array(
+            [
+                c
+                for f in files
+                for c in pq.read_table(f, columns=[col_name]).column(col_name).chunks
+            ],
+            type=schema.field(col_name).type,
+        )
+        info["target"] = _target_summary(col, col_name)
+    return info
+
+
+def _inspect_csv(
+    files: list[str], name: str, target: str | int | None, opts: CsvOptions
+) -> dict[str, Any]:
+    """Rows, columns and missing counts of CSV files (parsed once)."""
+    info: dict[str, Any] = {}
+    names = column_names(files[0], opts)
     tables = [read_csv_table(f, opts, names, names, {}) for f in files]
     table = (
         tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
@@ -132,6 +150,6 @@ def inspect_source(
         for c in names
     ]
     if target is not None:
-        col_name = _resolve_one(target, names, name, "target")
+        col_name = resolve_column(target, names, name, "target")
         info["target"] = _target_summary(table.column(col_name), col_name)
     return info

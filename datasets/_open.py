@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tabloader.datasets._csv import CsvDataset
+from tabloader.datasets._parquet import ParquetDataset
 from tabloader.datasets._source import Source, detect_format, resolve_files
-from tabloader.datasets._tabular import TabularDataset
+from tabloader.datasets._tabular import TabularDataset, register_path_reader
 from tabloader.errors import UnsupportedFormatError
 
 __all__ = ["read_dataset", "source_format"]
@@ -38,9 +40,6 @@ def read_dataset(source: Source, **kwargs: Any) -> TabularDataset:
     -------
     CsvDataset or ParquetDataset
     """
-    from tabloader.datasets._csv import CsvDataset
-    from tabloader.datasets._parquet import ParquetDataset
-
     fmt = source_format(source)
     if fmt == "csv":
         return CsvDataset(source, **kwargs)
@@ -59,3 +58,6 @@ def read_dataset(source: Source, **kwargs: Any) -> TabularDataset:
     for k in given:
         kwargs.pop(k)
     return ParquetDataset(source, **kwargs)
+
+
+register_path_reader(read_dataset)

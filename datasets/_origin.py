@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Origin"]
+__all__ = ["ChunkOrigin", "Origin"]
 
 
 @dataclass
@@ -49,3 +49,14 @@ class Origin:
             if line is not None:
                 text += f" (line {line})"
         return text
+
+
+@dataclass
+class ChunkOrigin(Origin):
+    """An origin whose row 0 is data row ``offset`` of ``path`` (a file or part of one)."""
+
+    path: str = ""
+    offset: int = 0
+
+    def locate(self, row: int) -> tuple[str | None, int]:
+        return self.path, self.offset + row

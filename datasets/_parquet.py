@@ -1,21 +1,38 @@
-"""Parquet files (one, several, or a hive-partitioned directory) into a TabularDataset."""
+"""Parquet files (one, several, or a hive-partitioned directory): schema, partitions, tables.
+
+:func:`open_parquet` reads the footers once and the hive partition keys (parsed by
+pyarrow's discovery); :func:`read_columns` reads a file, or a record batch of one, with its
+partition keys as columns and the shared schema's types. ``ParquetDataset`` and
+``ParquetStream`` both read through them.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from tabloader.datasets._convert import ColumnRef, ColumnSpec, build_dataset
-from tabloader.datasets._origin import Origin
-from tabloader.datasets._source import Source, _sniff_format, resolve_files
+from tabloader.datasets._build import Piece, build_tensors
+from tabloader.datasets._columns import ColumnRef, ColumnSpec
+from tabloader.datasets._origin import ChunkOrigin
+from tabloader.datasets._source import Source, resolve_files, sniff_format
 from tabloader.datasets._tabular import TabularDataset
 from tabloader.errors import ParseError, SchemaError, UnsupportedFormatError
 
-__all__ = ["ParquetDataset", "parquet_schema", "read_parquet_table"]
+__all__ = [
+    "ParquetDataset",
+    "ParquetFiles",
+    "corrupt_error",
+    "open_parquet",
+    "parquet_schema",
+    "read_columns",
+    "read_schema",
+]
 
 
 def _kind(t: pa.DataType) -> str:
@@ -30,11 +47,11 @@ def _kind(t: pa.DataType) -> str:
     return str(t)
 
 
-def _read_schema(path: str) -> pa.Schema:
+def read_schema(path: str) -> pa.Schema:
     try:
         return pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        if _sniff_format(path) == "csv":
+        if sniff_format(path) == "csv":
             raise UnsupportedFormatError(
                 f"{path} is not a Parquet file (it looks like CSV text); use CsvDataset "
                 "or TabularDataset.from_path"
@@ -51,10 +68,10 @@ def parquet_schema(files: Sequence[str]) -> pa.Schema:
     Columns must have the same names in every file; their types may differ only in width
     (``int32`` and ``int64``, say) and are then promoted.
     """
-    first = _read_schema(files[0])
+    first = read_schema(files[0])
     schemas = [first]
     for path in files[1:]:
-        s = _read_schema(path)
+        s = read_schema(path)
         a, b = first.names, s.names
         if a != b:
             only_a = [c for c in a if c not in b]
@@ -99,55 +116,25 @@ def parquet_schema(files: Sequence[str]) -> pa.Schema:
         ) from exc
 
 
-def read_parquet_table(
-    files: list[str], base_dir: str | None, spec: ColumnSpec, name: str
-) -> tuple[pa.Table, ColumnSpec, list[tuple[str, int]]]:
-    """Read only the columns ``spec`` needs; hive partition keys become columns."""
-    schema = parquet_schema(files)
-    if base_dir is None or not _has_partition_dirs(files, base_dir):
-        return _read_plain_files(files, schema, spec, name)
-    partitioning = None
-    if base_dir is not None:
-        partitioning = pads.HivePartitioning.discover(infer_dictionary=False)
-    try:
-        dataset = pads.dataset(
-            files,
-            schema=None,
-            format="parquet",
-            partitioning=partitioning,
-            partition_base_dir=base_dir,
-        )
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ParseError(f"could not open the Parquet files of {name}: {exc}") from exc
-    part_fields = [f for f in dataset.schema if f.name not in schema.names]
-    full = pa.schema(list(schema) + part_fields)
-    columns = full.names
-    target, features, categorical = spec.resolve(columns, name)
-    resolved = spec.with_columns(target, features, categorical)
-    needed = resolved.needed(columns, name)
-    dataset = pads.dataset(
-        files,
-        schema=full,
-        format="parquet",
-        partitioning=partitioning
-        if partitioning is None
-        else pads.HivePartitioning(pa.schema(part_fields)),
-        partition_base_dir=base_dir,
+def corrupt_error(path: str, exc: Exception) -> ParseError:
+    """The one message for a Parquet file whose data cannot be read."""
+    return ParseError(
+        f"{path} is not a readable Parquet file (corrupt data: {exc}); "
+        "re-write it, or remove it from the source"
     )
-    counts: list[tuple[str, int]] = []
-    tables = []
-    for fragment in dataset.get_fragments():
-        try:
-            t = fragment.to_table(columns=needed, schema=full)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ParseError(
-                f"{fragment.path} is not a readable Parquet file (corrupt data: {exc}); "
-                "re-write it, or remove it from the source"
-            ) from exc
-        counts.append((fragment.path, t.num_rows))
-        tables.append(t)
-    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-    return table, resolved, counts
+
+
+@dataclass
+class ParquetFiles:
+    """The files of a Parquet source, their shared schema and their partition keys."""
+
+    files: list[str]
+    name: str
+    #: the files' columns, then the hive partition keys
+    schema: pa.Schema
+    file_columns: set[str]
+    #: per file, the value of each partition key (None for a null partition)
+    keys: list[dict[str, Any]]
 
 
 def _has_partition_dirs(files: list[str], base_dir: str) -> bool:
@@ -158,46 +145,58 @@ def _has_partition_dirs(files: list[str], base_dir: str) -> bool:
     return False
 
 
-def _read_plain_files(
-    files: list[str], schema: pa.Schema, spec: ColumnSpec, name: str
-) -> tuple[pa.Table, ColumnSpec, list[tuple[str, int]]]:
-    """Files without partition folders: ``pq.read_table`` each (the fastest path)."""
-    target, features, categorical = spec.resolve(schema.names, name)
-    resolved = spec.with_columns(target, features, categorical)
-    needed = resolved.needed(schema.names, name)
-    counts: list[tuple[str, int]] = []
-    tables = []
-    for path in files:
-        try:
-            t = pq.read_table(path, columns=needed)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise ParseError(
-                f"{path} is not a readable Parquet file (corrupt data: {exc}); "
-                "re-write it, or remove it from the source"
-            ) from exc
-        counts.append((path, t.num_rows))
-        tables.append(t)
-    if len(tables) == 1:
-        return tables[0], resolved, counts
+def open_parquet(source: Source) -> ParquetFiles:
+    """Resolve ``source``, read the schemas and parse the hive partition keys (pyarrow)."""
+    files, base_dir, name = resolve_files(source, fmt="parquet")
+    schema = parquet_schema(files)
+    no_keys: list[dict[str, Any]] = [{} for _ in files]
+    if base_dir is None or not _has_partition_dirs(files, base_dir):
+        return ParquetFiles(files, name, schema, set(schema.names), no_keys)
     try:
-        table = pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # a column dictionary-encoded in some files only: decode it everywhere
+        dataset = pads.dataset(
+            files,
+            format="parquet",
+            partitioning=pads.HivePartitioning.discover(infer_dictionary=False),
+            partition_base_dir=base_dir,
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ParseError(f"could not open the Parquet files of {name}: {exc}") from exc
+    part_fields = [f for f in dataset.schema if f.name not in schema.names]
+    found = {
+        os.path.normpath(fr.path): pads.get_partition_keys(fr.partition_expression)
+        for fr in dataset.get_fragments()
+    }
+    keys = [
+        {f.name: found.get(os.path.normpath(p), {}).get(f.name) for f in part_fields} for p in files
+    ]
+    full = pa.schema(list(schema) + part_fields)
+    return ParquetFiles(files, name, full, set(schema.names), keys)
+
+
+def read_columns(
+    pf: ParquetFiles, index: int, columns: list[str], table: pa.Table | None = None
+) -> pa.Table:
+    """``columns`` of file ``index`` (or of ``table``, a batch of it) in the shared types.
+
+    Partition keys become constant columns; a file whose types differ from the shared
+    schema (narrower integers, dictionary encoding) is cast to it.
+    """
+    path = pf.files[index]
+    if table is None:
+        in_file = [c for c in columns if c in pf.file_columns]
         try:
-            table = pa.concat_tables(
-                [_decode_dictionaries(t) for t in tables], promote_options="permissive"
-            )
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise SchemaError(
-                f"the Parquet files of {name} have incompatible column types: {exc}"
-            ) from exc
-    return table, resolved, counts
-
-
-def _decode_dictionaries(table: pa.Table) -> pa.Table:
-    for i, field in enumerate(table.schema):
-        if pa.types.is_dictionary(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(field.type.value_type))
+            table = pq.read_table(path, columns=in_file)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise corrupt_error(path, exc) from exc
+    keys = pf.keys[index]
+    n = table.num_rows
+    for c in columns:
+        if c in keys:
+            t = pf.schema.field(c).type
+            table = table.append_column(c, pa.repeat(pa.scalar(keys[c], type=t), n))
+    want = pa.schema([pf.schema.field(c) for c in columns])
+    if table.schema != want:
+        table = table.select(columns).cast(want)
     return table
 
 
@@ -224,14 +223,18 @@ class ParquetDataset(TabularDataset):
         categorical: Sequence[ColumnRef] = (),
         task: str | None = None,
         missing: str = "error",
-        categories: Mapping[str, Sequence] | None = None,
+        categories: Mapping[str, Sequence[Any]] | None = None,
         fill_values: Mapping[str, float] | None = None,
     ) -> None:
         spec = ColumnSpec(
             target, features, categorical or [], task, missing, categories, fill_values
         )
         spec.validate()
-        files, base_dir, name = resolve_files(source, fmt="parquet")
-        table, resolved, counts = read_parquet_table(files, base_dir, spec, name)
-        built = build_dataset(TabularDataset, table, resolved, Origin(name, counts))
-        self.__dict__.update(built.__dict__)
+        pf = open_parquet(source)
+        resolved = spec.resolved(pf.schema.names, pf.name)
+        needed = resolved.needed(pf.schema.names, pf.name)
+        pieces = [
+            Piece(read_columns(pf, i, needed), ChunkOrigin(pf.name, [], None, path, 0))
+            for i, path in enumerate(pf.files)
+        ]
+        super().__init__(**build_tensors(pieces, resolved, pf.name).dataset_kwargs())

@@ -9,7 +9,15 @@ from pathlib import Path
 
 from tabloader.errors import DataFileNotFoundError, UnsupportedFormatError
 
-__all__ = ["Source", "resolve_files", "detect_format", "CSV_SUFFIXES", "PARQUET_SUFFIXES"]
+__all__ = [
+    "COMPRESSED_SUFFIXES",
+    "CSV_SUFFIXES",
+    "PARQUET_SUFFIXES",
+    "Source",
+    "detect_format",
+    "resolve_files",
+    "sniff_format",
+]
 
 Source = str | os.PathLike | Sequence[str | os.PathLike]
 
@@ -32,7 +40,7 @@ def _suffix_format(path: str) -> str | None:
     return None
 
 
-def _sniff_format(path: str) -> str | None:
+def sniff_format(path: str) -> str | None:
     """Look at the bytes: ``"parquet"`` (PAR1 magic), ``"csv"`` (text), or ``None``."""
     with open(path, "rb") as fh:
         head = fh.read(4096)
@@ -62,7 +70,7 @@ def detect_format(path: str) -> str:
     fmt = _suffix_format(path)
     if fmt is not None:
         return fmt
-    fmt = _sniff_format(path)
+    fmt = sniff_format(path)
     if fmt is None:
         raise UnsupportedFormatError(
             f"{path} is neither CSV nor Parquet (unknown suffix and binary content); "

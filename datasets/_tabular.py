@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["TabularDataset", "TASKS"]
+from tabloader._checks import check_choice, value_error
+from tabloader.datasets._build import Built
+from tabloader.datasets._columns import TASKS
+from tabloader.datasets._frames import tensors_from_arrays, tensors_from_arrow, tensors_from_pandas
 
-TASKS = ("regression", "binary", "multiclass")
+__all__ = ["TASKS", "TabularDataset", "register_path_reader"]
+
+#: ``read_dataset``, registered by ``_open`` (which imports the file readers, themselves
+#: subclasses of TabularDataset: a registry instead of an import circle)
+_PATH_READER: list[Callable[..., Any]] = []
+
+
+def register_path_reader(reader: Callable[..., Any]) -> None:
+    """Make ``reader`` (``read_dataset``) the implementation of ``TabularDataset.from_path``."""
+    _PATH_READER[:] = [reader]
 
 
 def _as_index(idx: Any, n: int) -> torch.Tensor | int | slice:
@@ -72,6 +85,12 @@ class TabularDataset(Dataset):
         The original class labels, sorted; ``classes[k]`` is the label of class index ``k``.
     source : str, optional
         Where the data came from, used in messages and ``repr``.
+    categories : dict, optional
+        The levels of each one-hot encoded column (``categories_``).
+    fill_values : dict, optional
+        The values filled in for missing cells (``fill_values_``).
+    n_dropped : int, default 0
+        Rows dropped for missing values (``n_dropped_``).
 
     Attributes
     ----------
@@ -99,6 +118,9 @@ class TabularDataset(Dataset):
         task: str | None = None,
         classes: Any = None,
         source: str | None = None,
+        categories: Mapping[str, list[Any]] | None = None,
+        fill_values: Mapping[str, float] | None = None,
+        n_dropped: int = 0,
     ) -> None:
         X = _to_float_matrix(features)
         n, f = X.shape
@@ -112,8 +134,9 @@ class TabularDataset(Dataset):
             )
         y = None
         if targets is not None:
-            if task not in TASKS:
-                raise ValueError(f"task should be one of {list(TASKS)}, but got task={task!r}")
+            if task is None:  # required with targets
+                raise value_error("task", f"one of {list(TASKS)}", task)
+            check_choice("task", task, TASKS)
             y = torch.as_tensor(targets)
             if task == "multiclass":
                 y = y.reshape(-1).to(torch.int64)
@@ -125,8 +148,8 @@ class TabularDataset(Dataset):
                     f"features and targets should have the same number of rows, "
                     f"but got {n} and {y.shape[0]}"
                 )
-        elif task is not None and task not in TASKS:
-            raise ValueError(f"task should be one of {list(TASKS)}, but got task={task!r}")
+        elif task is not None:
+            check_choice("task", task, TASKS)
         self.features: torch.Tensor = X
         self.targets: torch.Tensor | None = y
         self.feature_names: list[str] = feature_names
@@ -134,11 +157,18 @@ class TabularDataset(Dataset):
         self.task = task
         self.classes_ = None if classes is None else np.asarray(classes)
         self.source = source
-        self.categories_: dict[str, list] = {}
-        self.fill_values_: dict[str, float] = {}
-        self.n_dropped_: int = 0
+        self.categories_: dict[str, list[Any]] = dict(categories or {})
+        self.fill_values_: dict[str, float] = dict(fill_values or {})
+        self.n_dropped_: int = int(n_dropped)
 
     # ------------------------------------------------------------------ constructors
+    @classmethod
+    def _from_built(cls, built: Built) -> TabularDataset:
+        """A dataset of class ``cls`` holding ``built``'s tensors and encoding."""
+        ds = cls.__new__(cls)
+        TabularDataset.__init__(ds, **built.dataset_kwargs())
+        return ds
+
     @classmethod
     def from_tensors(cls, X: Any, y: Any = None, **kwargs: Any) -> TabularDataset:
         """Build from a feature matrix and raw target values (tensors or numpy arrays).
@@ -164,10 +194,7 @@ class TabularDataset(Dataset):
         ``y`` holds raw labels or values (any label type for classification); it is
         encoded following ``task`` (inferred when omitted, see :func:`infer_task`).
         """
-        from tabloader.datasets._convert import dataset_from_arrays
-
-        return dataset_from_arrays(
-            cls,
+        built = tensors_from_arrays(
             X,
             y,
             task=task,
@@ -175,27 +202,24 @@ class TabularDataset(Dataset):
             target_name=target_name,
             missing=missing,
         )
+        return cls._from_built(built)
 
     @classmethod
     def from_pandas(cls, df: Any, *, target: Any = None, **spec: Any) -> TabularDataset:
         """Build from a :class:`pandas.DataFrame`; ``target`` and ``spec`` as for files."""
-        from tabloader.datasets._convert import dataset_from_pandas
-
-        return dataset_from_pandas(cls, df, target=target, **spec)
+        return cls._from_built(tensors_from_pandas(df, target=target, **spec))
 
     @classmethod
     def from_path(cls, source: Any, **kwargs: Any) -> TabularDataset:
         """Read CSV or Parquet files, choosing the reader by format (see ``read_dataset``)."""
-        from tabloader.datasets._open import read_dataset
-
-        return read_dataset(source, **kwargs)
+        if not _PATH_READER:  # pragma: no cover - tabloader.datasets registers it on import
+            raise RuntimeError("import tabloader.datasets to read files")
+        return _PATH_READER[0](source, **kwargs)
 
     @classmethod
     def from_arrow(cls, table: Any, *, target: Any = None, **spec: Any) -> TabularDataset:
         """Build from a :class:`pyarrow.Table`; ``target`` and ``spec`` as for files."""
-        from tabloader.datasets._convert import dataset_from_arrow
-
-        return dataset_from_arrow(cls, table, target=target, **spec)
+        return cls._from_built(tensors_from_arrow(table, target=target, **spec))
 
     # ------------------------------------------------------------------ protocol
     def __len__(self) -> int:
@@ -230,8 +254,7 @@ class TabularDataset(Dataset):
             i = torch.tensor([i])
         elif isinstance(i, slice):
             i = torch.arange(len(self))[i]
-        out = TabularDataset.__new__(type(self))
-        out.__dict__.update(self.__dict__)
+        out = copy.copy(self)
         out.features = self.features.index_select(0, i)
         out.targets = None if self.targets is None else self.targets.index_select(0, i)
         return out

@@ -33,6 +33,25 @@ each batch there: no host-to-device copy per batch. It needs a TabularDataset or
 TensorDataset whose ``__getitem__`` is not overridden and ``num_workers=0``; pinning is
 then off. A dataset that already lives on an accelerator is gathered there.
 
+**Workers.** With ``num_workers > 0`` the workers start by ``"forkserver"`` (``"spawn"``
+where there is no fork server) unless ``multiprocessing_context`` says otherwise: a
+``fork()`` of the main process, which runs threads (torch's, pyarrow's, the user's), can
+deadlock inside ``fork()`` (CPython gh-112275, fixed only in later 3.11/3.12 patch
+releases), and the main process would wait forever. The dataset, ``collate_fn`` and
+``worker_init_fn`` must then pickle (TabularDataset and the streams do; use module-level
+functions, not lambdas), and a script must start its loaders under ``if __name__ ==
+"__main__":``. The fork server imports torch and tabloader once, when it starts, and
+forks the workers of every epoch from there. Start-up, ``iter(loader)`` to the first
+batch (2 workers, 100,000 x 32 rows, Python 3.11, 2 CPUs; ``python
+benchmarks/bench_loaders.py --startup --rows 100000``): ``"forkserver"`` 1.29 s for the
+first epoch of the process (the server starts), then 0.027 s per epoch; ``"spawn"``
+1.23 s every epoch; ``"fork"`` 0.021 s. The server also imports the script's module
+(``__main__``): a script that imports scikit-learn at its top level had workers take
+0.7 s per epoch to start (import it inside the ``__main__`` block instead).
+``persistent_workers=True`` pays the start-up once.
+``timeout=`` turns a worker that never answers into a ``RuntimeError`` (allow for the
+start-up: the first batch waits for it).
+
 **Streams.** A :class:`~tabloader.datasets.ParquetStream` or
 :class:`~tabloader.datasets.CsvStream` builds its own batches (``batch_size`` is ``None``
 or the stream's). ``shuffle=True``, ``seed``, ``drop_last=True``, ``rank`` and

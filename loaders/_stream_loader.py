@@ -60,5 +60,20 @@ def stream_loader(stream: TabularStream, opts: LoaderOptions) -> TabularLoader:
         **opts.dataloader_kwargs(),
     )
     # carry on from the stream's own epoch (and any resume position loaded into it)
-    loader.set_epoch(configured.epoch)
+    loader.set_epoch(_resume_epoch(configured, opts.num_workers))
     return loader
+
+
+def _resume_epoch(stream: TabularStream, num_workers: int) -> int:
+    """The epoch the loader starts: the stream's, or the next one when a position loaded
+    into the stream is at the end of its epoch (a state saved on the epoch's last batch),
+    so that resuming does not start with an empty iteration."""
+    epoch = stream.epoch
+    try:
+        # the position after 0 more batches: the next epoch's start when none are left
+        after = stream.position(epoch, 0, num_workers)
+    except ValueError:
+        return epoch  # saved with other num_workers: the iteration says so
+    if after["epoch"] > epoch and stream.layout(epoch).k > 0:  # not an empty epoch
+        stream.set_epoch(after["epoch"])  # drops the finished position
+    return stream.epoch

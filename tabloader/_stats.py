@@ -35,20 +35,27 @@ class FeatureStats:
         float64 ``[F]`` (on the CPU).
     m2 : torch.Tensor
         float64 ``[F]``, the (weighted) sum of squared deviations from the mean.
+    cross : torch.Tensor or None
+        float64 ``[F, F]``, the (weighted) co-moment ``sum (x - mean)(x - mean)^T``
+        (``of(..., cross=True)``): merged by the same rule with ``outer(d, d)``.
     """
 
     count: float
     mean: torch.Tensor
     m2: torch.Tensor
+    cross: torch.Tensor | None = None
 
     @classmethod
-    def empty(cls, n_features: int) -> FeatureStats:
+    def empty(cls, n_features: int, cross: bool = False) -> FeatureStats:
         """No rows seen yet."""
         z = torch.zeros(n_features, dtype=torch.float64)
-        return cls(0, z, z.clone())
+        c = torch.zeros(n_features, n_features, dtype=torch.float64) if cross else None
+        return cls(0, z, z.clone(), c)
 
     @classmethod
-    def of(cls, X: torch.Tensor, weight: torch.Tensor | None = None) -> FeatureStats:
+    def of(
+        cls, X: torch.Tensor, weight: torch.Tensor | None = None, cross: bool = False
+    ) -> FeatureStats:
         """Statistics of a table ``[n, F]``, in chunks of :data:`CHUNK_ROWS` rows.
 
         Parameters
@@ -57,9 +64,11 @@ class FeatureStats:
             ``[n, F]`` of any float dtype, on any device.
         weight : torch.Tensor, optional
             ``[n]`` non-negative sample weights.
+        cross : bool
+            Also the ``[F, F]`` co-moment matrix (one ``X^T X`` per chunk).
         """
         n, f = int(X.shape[0]), int(X.shape[1])
-        out = cls.empty(f)
+        out = cls.empty(f, cross)
         # one float64 buffer for every chunk: exact sums, bounded memory, input untouched
         buf = torch.empty(min(n, CHUNK_ROWS), f, dtype=torch.float64, device=X.device)
         for s in range(0, n, CHUNK_ROWS):
@@ -67,26 +76,26 @@ class FeatureStats:
             Xd = buf[: e - s]
             Xd.copy_(X[s:e])
             w = None if weight is None else weight[s:e]
-            out = out.merge(cls._chunk(Xd, w))
+            out = out.merge(cls._chunk(Xd, w, cross))
         return out
 
     @classmethod
-    def _chunk(cls, Xd: torch.Tensor, w: torch.Tensor | None) -> FeatureStats:
+    def _chunk(cls, Xd: torch.Tensor, w: torch.Tensor | None, cross: bool = False) -> FeatureStats:
         """Moments of one float64 chunk; ``Xd`` is scratch space and is overwritten."""
         n = int(Xd.shape[0])
         if n == 0:
-            return cls.empty(int(Xd.shape[1]))
-        if w is None:
-            mean = Xd.mean(0)
-            m2 = Xd.sub_(mean).square_().sum(0)
-            return cls(n, mean.cpu(), m2.cpu())
-        wd = w.to(torch.float64)
-        tot = float(wd.sum())
+            return cls.empty(int(Xd.shape[1]), cross)
+        wd = None if w is None else w.to(torch.float64)
+        tot = float(n) if wd is None else float(wd.sum())
         if tot <= 0:
-            return cls.empty(int(Xd.shape[1]))
-        mean = (Xd * wd[:, None]).sum(0) / tot
-        m2 = (Xd.sub_(mean).square_() * wd[:, None]).sum(0)
-        return cls(tot, mean.cpu(), m2.cpu())
+            return cls.empty(int(Xd.shape[1]), cross)
+        mean = Xd.mean(0) if wd is None else (Xd * wd[:, None]).sum(0) / tot
+        Xd.sub_(mean)
+        c = None
+        if cross:
+            c = (Xd.t() @ Xd if wd is None else (Xd * wd[:, None]).t() @ Xd).cpu()
+        m2 = Xd.square_().sum(0) if wd is None else (Xd.square_() * wd[:, None]).sum(0)
+        return cls(n if wd is None else tot, mean.cpu(), m2.cpu(), c)
 
     def merge(self, other: FeatureStats) -> FeatureStats:
         """The statistics of both parts together (Chan et al.)."""
@@ -97,8 +106,12 @@ class FeatureStats:
         n = self.count + other.count
         d = other.mean - self.mean
         mean = self.mean + d * (other.count / n)
-        m2 = self.m2 + other.m2 + d * d * (self.count * other.count / n)
-        return FeatureStats(n, mean, m2)
+        k = self.count * other.count / n
+        m2 = self.m2 + other.m2 + d * d * k
+        c = None
+        if self.cross is not None and other.cross is not None:
+            c = self.cross + other.cross + torch.outer(d, d) * k
+        return FeatureStats(n, mean, m2, c)
 
     def all_reduce(self, sum_: Callable[[torch.Tensor], torch.Tensor]) -> FeatureStats:
         """The statistics over every rank, given ``sum_`` (a float64 sum across ranks).
@@ -112,9 +125,17 @@ class FeatureStats:
         tot = sum_(head)
         n = float(tot[0])
         gmean = tot[1 : 1 + f] / max(n, 1e-300)
-        m2 = sum_(self.m2 + float(self.count) * (self.mean - gmean) ** 2)
+        d = self.mean - gmean
+        second = self.m2 + float(self.count) * d**2
+        if self.cross is not None:  # the co-moments ride along in the same reduction
+            cross = self.cross + float(self.count) * torch.outer(d, d)
+            second = torch.cat([second, cross.reshape(-1)])
+        tot2 = sum_(second)
+        m2, c = tot2[:f], None
+        if self.cross is not None:
+            c = tot2[f:].reshape(f, f)
         count = int(n) if float(n).is_integer() else n
-        return FeatureStats(count, gmean, m2)
+        return FeatureStats(count, gmean, m2, c)
 
     @property
     def var(self) -> torch.Tensor:

@@ -238,7 +238,7 @@ def test_train_table_output_and_plot(tmp_path):
         ),
         (
             ["train", "{data}", "--target", "y", "--model", "linear", "--batch-size", "0"],
-            "batch_size",
+            "--batch-size",
         ),
         (["predict", "{data}", "{data}"], "not a tabloader model"),
         (["inspect", "{tmp}/empty.csv"], "empty"),
@@ -282,7 +282,7 @@ def test_inspect(tmp_path):
     assert "50 rows" in text and "binary" in text
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "inspect", "demo"])
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "inspect", "demo"])
 def test_help_has_example(command):
     out = run(command, "--help").stdout
     assert "example" in out
@@ -303,7 +303,7 @@ def test_demo_runs_end_to_end():
     }
     for r in rows:
         # the defaults get close to scikit-learn's optimum of the same objective on these raw
-        # (unstandardised, collinear) tables: within 5% (README: use lbfgs for the last 1%)
+        # (unstandardised, collinear) tables: within 5% (docs/trainers.md: use lbfgs for the last 1%)
         assert 0.99 * r["sklearn objective"] <= r["objective"] <= 1.05 * r["sklearn objective"], r
         assert r["val metric"] > (0.4 if r["metric"] == "R^2" else 0.85), r
         assert abs(r["val metric"] - r["sklearn val metric"]) < 0.05, r
@@ -372,6 +372,7 @@ def test_help_imports_neither_torch_nor_the_trainers():
         "import sys\n"
         "from tabloader.cli import build_parser\n"
         "build_parser().parse_args(['train', 'd.csv', '--target', 'y', '--model', 'linear'])\n"
+        "build_parser().parse_args(['evaluate', 'm.pt', 'd.csv', '--json'])\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('torch', 'pandas', 'sklearn')]\n"
         "heavy += [m for m in sys.modules if m.startswith(('tabloader.trainers', "
         "'tabloader.datasets', 'tabloader.loaders'))]\n"
@@ -396,3 +397,279 @@ def test_usage_errors_have_the_house_shape(tmp_path):
         assert "\n" not in line and "Traceback" not in line
         assert line.startswith(f"tabloader train: error: {flag} should be ")
         assert line.endswith(f", but got {flag}={value}")
+
+
+# --------------------------------------------------------------------------- issue 13
+def train_model(tmp_path: Path, df: pd.DataFrame, model: str, *extra: str) -> Path:
+    data = write(df, tmp_path / f"train-{model}.csv")
+    model_file = tmp_path / f"{model}.pt"
+    run(
+        "train",
+        str(data),
+        "--target",
+        "y",
+        "--model",
+        model,
+        "--optimizer",
+        "lbfgs",
+        "--val-fraction",
+        "0",
+        "--quiet",
+        "--out",
+        str(model_file),
+        *extra,
+    )
+    return model_file
+
+
+@pytest.mark.parametrize("model", ["linear", "softmax"])
+def test_evaluate_equals_sklearn_metrics(tmp_path, model):
+    from sklearn.metrics import (
+        confusion_matrix,
+        mean_absolute_error,
+        precision_recall_fscore_support,
+    )
+
+    model_file = train_model(tmp_path, make_frame(model, n=200), model)
+    test = make_frame(model, n=120, seed=7)
+    data = write(test, tmp_path / "test.parquet")
+    png = tmp_path / "eval.png"
+    res = json.loads(
+        run("evaluate", str(model_file), str(data), "--json", "--plot", str(png)).stdout
+    )
+    est = trainers.load(model_file)
+    # the rows as the CLI read them: float32 features (and regression targets)
+    X = test[["a", "b", "c", "d"]].astype(np.float32).astype(np.float64)
+    y = test["y"].astype(np.float32).astype(np.float64) if model == "linear" else test["y"]
+    assert res["rows"] == len(test) and png.read_bytes()[:4] == b"\x89PNG"
+    if model == "linear":
+        pred = est.predict(X)
+        assert res["r2"] == pytest.approx(r2_score(y, pred), rel=1e-9)
+        assert res["rmse"] == pytest.approx(mean_squared_error(y, pred) ** 0.5, rel=1e-9)
+        assert res["mae"] == pytest.approx(mean_absolute_error(y, pred), rel=1e-9)
+        return
+    proba = est.predict_proba(X)
+    pred = est.classes_[proba.argmax(axis=1)]
+    assert res["accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert res["log_loss"] == pytest.approx(log_loss(y, proba, labels=est.classes_), rel=1e-9)
+    assert res["confusion_matrix"] == confusion_matrix(y, pred, labels=est.classes_).tolist()
+    p, r, f, s = precision_recall_fscore_support(y, pred, labels=est.classes_, zero_division=0)
+    assert [c["class"] for c in res["per_class"]] == list(est.classes_)
+    np.testing.assert_allclose([c["precision"] for c in res["per_class"]], p)
+    np.testing.assert_allclose([c["recall"] for c in res["per_class"]], r)
+    np.testing.assert_allclose([c["f1"] for c in res["per_class"]], f)
+    assert [c["support"] for c in res["per_class"]] == list(s)
+    # the table output says the same
+    text = run("evaluate", str(model_file), str(data)).stdout
+    assert "confusion matrix" in text and "log loss" in text and "precision" in text
+
+
+def test_predict_keep_and_missing(tmp_path):
+    df = make_frame("logistic", n=150)
+    model_file = train_model(tmp_path, df, "logistic")
+    est = trainers.load(model_file)
+    new = df.drop(columns="y").sample(frac=1.0, random_state=3).reset_index(drop=True)
+    new.insert(0, "id", [f"r{i:04d}" for i in range(len(new))])
+    new["note"] = "x"
+    gaps = new.copy()
+    gaps.loc[[4, 9, 30], "b"] = np.nan
+    gaps.loc[50, "d"] = np.nan
+    path = write(gaps, tmp_path / "gaps.csv")
+
+    # --keep: ids first, in the file's order
+    out = run("predict", str(model_file), str(write(new, tmp_path / "new.csv")), "--keep", "id")
+    pred = pd.read_csv(__import__("io").StringIO(out.stdout), dtype={"id": str})
+    assert list(pred["id"]) == list(new["id"]) and pred.columns[0] == "id"
+    assert list(pred["prediction"]) == list(est.predict(new[["a", "b", "c", "d"]]))
+
+    # gaps: an error by default that names the flag
+    proc = run("predict", str(model_file), str(path), check=False)
+    assert (
+        proc.returncode == 2 and "--missing drop" in proc.stderr and "missing=" not in proc.stderr
+    )
+
+    # --missing mean: the training means saved in the model fill the gaps
+    out = run("predict", str(model_file), str(path), "--missing", "mean", "--keep", "note,id")
+    pred = pd.read_csv(__import__("io").StringIO(out.stdout), dtype={"id": str})
+    filled = gaps[["a", "b", "c", "d"]].fillna(
+        df[["a", "b", "c", "d"]].astype(np.float32).astype(np.float64).mean()
+    )
+    assert list(pred.columns[:2]) == ["note", "id"] and list(pred["id"]) == list(new["id"])
+    np.testing.assert_allclose(
+        pred[[f"proba_{c}" for c in est.classes_]].to_numpy(),
+        est.predict_proba(filled),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+    # --missing drop: the rows with gaps leave, the kept ids line up
+    proc = run("predict", str(model_file), str(path), "--missing", "drop", "--keep", "id")
+    pred = pd.read_csv(__import__("io").StringIO(proc.stdout), dtype={"id": str})
+    kept = gaps.drop(index=[4, 9, 30, 50])
+    assert list(pred["id"]) == list(kept["id"]) and "dropped 4 rows" in proc.stderr
+    assert list(pred["prediction"]) == list(est.predict(kept[["a", "b", "c", "d"]]))
+
+
+def test_encoding_latin1_gives_utf8_levels(tmp_path):
+    df = make_frame("linear", n=90)
+    df["island"] = np.array(["Biscoë", "Dréam", "Tørgersen"])[np.arange(90) % 3]
+    data = tmp_path / "latin.csv"
+    data.write_bytes(df.to_csv(index=False).encode("latin-1"))
+    model_file = tmp_path / "m.pt"
+    args = ["train", str(data), "--target", "y", "--model", "linear", "--categorical", "island"]
+    run(*args, "--encoding", "latin-1", "--quiet", "--out", str(model_file))
+    est = trainers.load(model_file)
+    assert {"island=Biscoë", "island=Dréam", "island=Tørgersen"} <= set(est.feature_names_in_)
+    # predict reads the file with the training run's encoding; --keep gives UTF-8 text
+    out = run("predict", str(model_file), str(data), "--keep", "island")
+    assert out.stdout.splitlines()[1].startswith("Biscoë,")
+
+
+@pytest.mark.parametrize(
+    ("case", "args", "flag", "python"),
+    [
+        ("text cell", ["--target", "y", "--model", "linear"], "--categorical b", "categorical="),
+        ("3 classes", ["--target", "z", "--model", "logistic"], "--task multiclass", "task="),
+        ("gap", ["--target", "y", "--model", "linear"], "--missing drop", "missing="),
+        ("clean", ["--target", "y", "--batch-size", "0"], "--batch-size", "batch_size"),
+    ],
+)
+def test_error_messages_name_flags(tmp_path, case, args, flag, python):
+    df = make_frame("linear", n=40)
+    df["z"] = np.arange(40) % 3
+    if case == "text cell":
+        df["b"] = df["b"].astype(object)
+        df.loc[3, "b"] = "oops"
+    elif case == "gap":
+        df.loc[5, "c"] = np.nan
+    data = write(df, tmp_path / "d.csv")
+    proc = run("train", str(data), *args, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert flag in proc.stderr and python not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_inferred_task_is_reported_with_the_override_flag(tmp_path):
+    df = make_frame("linear", n=60)
+    df["y"] = np.arange(60) % 4  # small integer counts look like 4 classes
+    data = write(df, tmp_path / "d.csv")
+    res = json.loads(run("train", str(data), "--target", "y", "--max-epochs", "3", "--json").stdout)
+    assert res["task"] == "multiclass" and res["model"] == "softmax"
+    assert "--task regression" in res["task_note"] and res["class_labels"] == [0, 1, 2, 3]
+    res = json.loads(
+        run(
+            "train",
+            str(data),
+            "--target",
+            "y",
+            "--task",
+            "regression",
+            "--max-epochs",
+            "3",
+            "--json",
+        ).stdout
+    )
+    assert res["task"] == "regression" and res["model"] == "linear"
+    text = run("train", str(data), "--target", "y", "--max-epochs", "3").stdout
+    assert "inferred" in text and "--task regression" in text
+
+
+def test_warnings_once_one_line_no_paths(tmp_path):
+    df = make_frame("linear", n=60)
+    df.loc[[3, 4], "a"] = np.nan
+    data = write(df, tmp_path / "d.csv")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    argv = ["train", str(data), "--target", "y", "--model", "linear", "--missing", "drop"]
+    proc = subprocess.run(
+        [*COMMAND, *argv, "--max-epochs", "2", "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines and all(line.startswith("tabloader train: warning: ") for line in lines), lines
+    assert len(lines) == len(set(lines)) and ".py" not in proc.stderr
+    assert any("--missing drop dropped 2 of 60 rows" in line for line in lines), lines
+    assert any("--max-epochs" in line for line in lines), lines
+
+
+def test_warnings_only_on_rank_0(monkeypatch, capsys):
+    import warnings
+
+    from tabloader.cli._messages import show_warnings
+
+    for rank, shown in (("0", True), ("1", False)):
+        monkeypatch.setenv("RANK", rank)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            with show_warnings("train"):
+                warnings.warn("missing='drop' dropped 1 of 3 rows", UserWarning, stacklevel=1)
+                warnings.warn("missing='drop' dropped 1 of 3 rows", UserWarning, stacklevel=1)
+        err = capsys.readouterr().err
+        assert err == (
+            "tabloader train: warning: --missing drop dropped 1 of 3 rows\n" if shown else ""
+        )
+
+
+def test_predict_into_a_closed_pipe_exits_0(tmp_path):
+    df = make_frame("softmax", n=200)
+    model_file = train_model(tmp_path, df, "softmax")
+    big = pd.concat([df.drop(columns="y")] * 150, ignore_index=True)  # 30,000 rows
+    data = write(big, tmp_path / "big.parquet")
+    cmd = " ".join(f"'{c}'" for c in [*COMMAND, "predict", str(model_file), str(data)])
+    proc = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {cmd} | head -1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("prediction,") and proc.stderr == ""
+
+
+def test_every_option_has_help_and_default():
+    import argparse
+
+    from tabloader.cli import build_parser
+    from tabloader.cli._args import TRAINER_DEFAULTS
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        formatter = p._get_formatter()
+        for action in p._actions:
+            assert action.help, (name, action.dest)
+            if action.option_strings and action.nargs != 0 and not action.required:
+                assert "default" in formatter._get_help_string(action), (name, action.dest)
+        assert "--debug" in p.format_help()
+    params = trainers.LinearRegressor().get_params()
+    for key, value in TRAINER_DEFAULTS.items():
+        assert params[key] == value, key
+    train_help = run("train", "--help").stdout
+    assert "(default: 0.03)" in train_help and "(default: 1000)" in train_help
+
+
+def test_demo_write_data(tmp_path):
+    out = run("demo", "--write-data", str(tmp_path / "data"))
+    names = sorted(Path(line).name for line in out.stdout.split())
+    assert names == sorted(
+        f"{t}.{e}" for t in ("diabetes", "breast_cancer", "wine") for e in ("csv", "parquet")
+    )
+    wine = pd.read_csv(tmp_path / "data" / "wine.csv")
+    assert wine.shape == (178, 14) and set(wine["target"]) == {"class_0", "class_1", "class_2"}
+    pd.testing.assert_frame_equal(wine, pd.read_parquet(tmp_path / "data" / "wine.parquet"))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["evaluate", "--help"], ["predict", "--help"]])
+def test_help_does_not_import_torch(argv):
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tabloader", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and "usage: tabloader" in proc.stdout
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert not {m for m in imported if m.split(".")[0] in ("torch", "pandas", "sklearn")}

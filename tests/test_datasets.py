@@ -339,7 +339,11 @@ def test_target_also_listed_as_feature_is_an_error(tmp_path, frame):
         ({"target": 1.5}, TypeError, r"target should be a column name \(str\) or a position"),
         ({"skip_rows": -1}, ValueError, r"skip_rows should be a non-negative integer"),
         ({"delimiter": ";;"}, ValueError, r"delimiter should be a single character"),
-        ({"header": "yes"}, TypeError, r"header should be True or False"),
+        (
+            {"header": "yes"},
+            TypeError,
+            r"header should be a bool \(True or False\), but got header=.yes.",
+        ),
     ],
 )
 def test_bad_arguments(tmp_path, frame, kwargs, exc, pattern):

@@ -459,6 +459,73 @@ def test_workers_give_the_same_batches_as_no_workers(dataset_kind):
     assert _epoch(par) == _epoch(ref)
 
 
+def test_workers_never_fork_by_default_and_an_explicit_choice_wins():
+    import multiprocessing
+
+    # fork() in a process that runs threads can deadlock (CPython gh-112275)
+    loader = make_loader(_dataset(), batch_size=4, num_workers=2)
+    assert loader.multiprocessing_context.get_start_method() in ("forkserver", "spawn")
+    assert make_loader(_dataset(), batch_size=4).multiprocessing_context is None
+    if "fork" in multiprocessing.get_all_start_methods():
+        chosen = make_loader(
+            _dataset(), batch_size=4, num_workers=1, multiprocessing_context="fork"
+        )
+        assert chosen.multiprocessing_context.get_start_method() == "fork"
+        assert _epoch(chosen) == _epoch(make_loader(_dataset(), batch_size=4))
+    ctx = multiprocessing.get_context("spawn")
+    given = make_loader(_dataset(), batch_size=4, num_workers=1, multiprocessing_context=ctx)
+    assert given.multiprocessing_context is ctx
+
+
+class _Stuck(TabularDataset):
+    """A dataset whose workers never deliver a batch (as a worker stuck in fork())."""
+
+    def __getitem__(self, idx):
+        import time
+
+        time.sleep(3)  # far longer than the timeout
+        return super().__getitem__(idx)
+
+
+def test_a_stuck_worker_times_out_instead_of_hanging():
+    base = _dataset(8)
+    stuck = _Stuck(base.features, base.targets, task="regression")
+    loader = make_loader(stuck, batch_size=4, num_workers=1, timeout=0.5)
+    assert loader.timeout == 0.5
+    with pytest.raises(RuntimeError, match="timed out"):
+        next(iter(loader))
+
+
+def test_datasets_and_streams_pickle_for_spawned_workers(tmp_path):
+    import pickle
+
+    import pandas as pd
+
+    from tabloader.datasets import CsvStream, ParquetStream
+
+    df = pd.DataFrame({"a": np.arange(41.0), "b": np.arange(41.0) * 2, "y": np.arange(41.0)})
+    df.to_csv(tmp_path / "s.csv", index=False)
+    df.to_parquet(tmp_path / "s.parquet", row_group_size=8)
+    sources = [
+        _dataset(41),
+        CsvStream(tmp_path / "s.csv", target="y", batch_size=6),
+        ParquetStream(tmp_path / "s.parquet", target="y", batch_size=6),
+    ]
+    for data in sources:
+        opts = {"shuffle": True, "seed": 5}
+        if isinstance(data, TabularDataset):
+            opts["batch_size"] = 6
+        ref = [_rows(b) for b in make_loader(data, **opts)]
+        assert [_rows(b) for b in make_loader(pickle.loads(pickle.dumps(data)), **opts)] == ref
+        if not isinstance(data, TabularDataset):
+            # a stream shares its epoch out among the workers: their order is its own,
+            # the same whatever the start method (fork copies, spawn pickles the stream)
+            forked = make_loader(data, num_workers=2, multiprocessing_context="fork", **opts)
+            ref = [_rows(b) for b in forked]
+        spawned = make_loader(data, num_workers=2, multiprocessing_context="spawn", **opts)
+        assert [_rows(b) for b in spawned] == ref
+
+
 def test_workers_are_seeded_differently_and_reproducibly():
     def draws(seed):
         loader = make_loader(_RandomPerBatch(), batch_size=4, seed=seed, num_workers=2)
@@ -672,6 +739,44 @@ def test_iter_batches_reads_in_order():
         ({"batch_size": 2, "device": "nodevice"}, ValueError, "device should be a torch device"),
         ({"batch_size": 2, "device": 1.5}, TypeError, "device should be a torch device"),
         ({"batch_size": 2, "collate_fn": 3}, TypeError, "collate_fn should be callable or None"),
+        (
+            {"batch_size": 2, "num_workers": 1, "timeout": -1},
+            ValueError,
+            r"^timeout should be a finite non-negative number of seconds \(0: wait forever\), "
+            "but got timeout=-1$",
+        ),
+        (
+            {"batch_size": 2, "num_workers": 1, "timeout": float("inf")},
+            ValueError,
+            "timeout should be a finite non-negative",
+        ),
+        (
+            {"batch_size": 2, "num_workers": 1, "timeout": "5"},
+            TypeError,
+            "timeout should be a finite non-negative",
+        ),
+        (
+            {"batch_size": 2, "timeout": 5},
+            ValueError,
+            "^timeout should be 0 when num_workers=0, but got timeout=5$",
+        ),
+        (
+            {"batch_size": 2, "num_workers": 1, "multiprocessing_context": "threads"},
+            ValueError,
+            r"^multiprocessing_context should be one of \[.*'spawn'.*\] or None, but got "
+            "multiprocessing_context='threads'$",
+        ),
+        (
+            {"batch_size": 2, "num_workers": 1, "multiprocessing_context": 3},
+            TypeError,
+            "multiprocessing_context should be one of",
+        ),
+        (
+            {"batch_size": 2, "multiprocessing_context": "spawn"},
+            ValueError,
+            "^multiprocessing_context should be None when num_workers=0, but got "
+            "multiprocessing_context='spawn'$",
+        ),
         pytest.param(
             {"batch_size": 2, "device": "cuda"},
             ValueError,
@@ -772,3 +877,51 @@ def test_stream_batch_size_must_match(parquet_stream_file):
         make_loader(stream, batch_size=10)
     with pytest.raises(ValueError, match="device should be None for a stream"):
         make_loader(stream, device="cpu")
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_position_saved_on_the_last_batch_resumes_into_the_next_epoch(
+    parquet_stream_file, kind, shuffle
+):
+    import pandas as pd
+
+    from tabloader.datasets import CsvStream, ParquetStream
+
+    path = parquet_stream_file
+    if kind == "csv":
+        path = parquet_stream_file.with_suffix(".csv")
+        pd.read_parquet(parquet_stream_file).to_csv(path, index=False)
+    cls = CsvStream if kind == "csv" else ParquetStream
+
+    def stream():
+        return cls(path, target="y", batch_size=50, seed=2, shuffle=shuffle)
+
+    def ids(batches):
+        return [y.reshape(-1).tolist() for _, y in batches]
+
+    whole = make_loader(stream())
+    epochs = [ids(whole), ids(whole)]
+    loader = make_loader(stream())
+    for _ in loader:  # the state taken while the epoch's last batch is being used
+        state = loader.dataset.state_dict()
+    resumed = stream()
+    resumed.load_state_dict(state)
+    again = make_loader(resumed)
+    assert ids(again) == epochs[1]  # the next epoch, not an empty iteration
+    assert again.epoch == 1
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize(("world_size", "drop_last"), [(1, False), (1, True), (3, False)])
+def test_stream_loader_length_is_the_batches_yielded(
+    parquet_stream_file, shuffle, world_size, drop_last
+):
+    from tabloader.datasets import ParquetStream
+
+    for rank in range(world_size):
+        stream = ParquetStream(parquet_stream_file, target="y", batch_size=32, seed=4)
+        loader = make_loader(
+            stream, shuffle=shuffle, drop_last=drop_last, seed=4, rank=rank, world_size=world_size
+        )
+        assert len(loader) == len(list(loader)) == len(list(loader))

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
-import tabloader.datasets._stream as stream_mod
+import tabloader.datasets._stream_base as stream_mod
 from tabloader.datasets import (
     CsvDataset,
     CsvStream,

@@ -20,18 +20,59 @@ from sklearn.utils.validation import validate_data
 
 from tabloader._stats import FeatureStats
 from tabloader.datasets import TabularDataset
+from tabloader.errors import TargetError
 
-__all__ = ["LoaderScan", "Prepared", "Task", "feature_stats", "prepare_memory", "scan_loader"]
+__all__ = [
+    "CONTINUOUS_FRACTION",
+    "CONTINUOUS_MIN_CLASSES",
+    "LoaderScan",
+    "Prepared",
+    "Task",
+    "check_not_continuous",
+    "feature_stats",
+    "prepare_memory",
+    "scan_loader",
+]
+
+#: A classifier refuses a float target with more than CONTINUOUS_MIN_CLASSES distinct
+#: values that are also more than CONTINUOUS_FRACTION of the rows: it looks continuous
+#: (scikit-learn's diabetes: 214 whole-number values stored as floats in 442 rows).
+CONTINUOUS_MIN_CLASSES = 20
+#: the loader pass also gathers X^T X up to this many columns (the preconditioner's)
+WHITEN_CROSS_COLUMNS = 2049
+CONTINUOUS_FRACTION = 0.05
 
 
-def feature_stats(t: torch.Tensor, w: torch.Tensor | None = None) -> FeatureStats:
+def feature_stats(
+    t: torch.Tensor, w: torch.Tensor | None = None, cross: bool = False
+) -> FeatureStats:
     """``FeatureStats.of`` that never modifies ``t`` (it works in place on float64 input)."""
-    return FeatureStats.of(t.clone() if t.dtype == torch.float64 else t, w)
+    return FeatureStats.of(t.clone() if t.dtype == torch.float64 else t, w, cross)
 
 
 def check_finite_tensor(name: str, t: torch.Tensor) -> None:
     if t.dtype.is_floating_point and not bool(torch.isfinite(t).all()):
         raise ValueError(f"Input {name} contains NaN or infinity.")
+
+
+def check_not_continuous(classes: np.ndarray, n_rows: int, owner: str) -> None:
+    """A :class:`~tabloader.errors.TargetError` when float ``classes`` look continuous.
+
+    Continuous: float labels, more than :data:`CONTINUOUS_MIN_CLASSES` of them and more
+    than :data:`CONTINUOUS_FRACTION` of ``n_rows``. Integer or string labels are class
+    labels by construction: they are how to insist on a classifier.
+    """
+    classes = np.asarray(classes)
+    k = len(classes)
+    if classes.dtype.kind != "f" or k <= max(CONTINUOUS_MIN_CLASSES, CONTINUOUS_FRACTION * n_rows):
+        return
+    raise TargetError(
+        f"{owner} got a float target with {k} distinct values in {n_rows} rows, which "
+        f"looks continuous (more than {CONTINUOUS_MIN_CLASSES} values and more than "
+        f"{CONTINUOUS_FRACTION:.0%} of the rows); use LinearRegressor (CLI: --model "
+        "linear) for a continuous target, or pass the labels as integers or strings "
+        "(for example y.astype(int)) to insist on one class per value"
+    )
 
 
 def _small_nonneg_ints(y: np.ndarray) -> bool:
@@ -102,6 +143,7 @@ class Task:
         if not _small_nonneg_ints(y):  # integer labels are class labels by construction
             check_classification_targets(y)
         classes, y_enc = _unique_inverse(y)
+        check_not_continuous(classes, y.shape[0], self.owner)
         self.check_classes(classes)
         return y_enc, classes
 
@@ -142,6 +184,7 @@ def _from_dataset(task: Task, X: TabularDataset, y: Any, dev: torch.device) -> P
     if task.kind != "regression":
         if classes is None:
             classes = np.arange(int(yt.max()) + 1)
+        check_not_continuous(classes, int(yt.shape[0]), task.owner)
         task.check_classes(classes)
     names = np.asarray(X.feature_names, dtype=object)
     return Prepared(Xt, task.y_tensor(yt, dev), None, classes, X.n_features, names)
@@ -267,7 +310,7 @@ def scan_loader(loader: Iterable[Any], task: Task) -> LoaderScan:
             check_finite_tensor("y", yb)
             y_col = yb.detach().cpu().reshape(-1, 1).to(torch.float64)
             cols = torch.cat([cols.to(torch.float64), y_col], dim=1)
-        part = feature_stats(cols)
+        part = feature_stats(cols, cross=cols.shape[1] <= WHITEN_CROSS_COLUMNS)
         stats = part if stats is None else stats.merge(part)
     if stats is None:
         stats = FeatureStats.empty(0)

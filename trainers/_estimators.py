@@ -23,7 +23,7 @@ from tabloader.trainers._core import LinearCore
 from tabloader.trainers._data import Task
 from tabloader.trainers._fit import FitResult, WarmStart, fit_model
 from tabloader.trainers._io import ModelState, damaged, raw_params, read_model, save_model
-from tabloader.trainers._params import validate_params
+from tabloader.trainers._params import limit_threads, validate_params
 
 __all__ = ["BaseTrainer", "LinearRegressor", "LogisticClassifier", "SoftmaxClassifier", "load"]
 
@@ -59,6 +59,16 @@ def _score_targets(X: Any, y: Any) -> Any:
     return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
 
 
+def _table_size(X: Any) -> tuple[int, int]:
+    """``(rows, features)`` of in-memory ``X`` for the thread rule (loaders: unbounded)."""
+    if isinstance(X, TabularDataset):
+        X = X.features
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) != 2:
+        return 1 << 40, 1
+    return int(shape[0]), int(shape[1])
+
+
 def _module(coef: np.ndarray, intercept: np.ndarray, fit_intercept: bool) -> torch.nn.Linear:
     """``torch.nn.Linear`` with raw ``coef`` ``[F, K]`` and ``intercept`` ``[K]``."""
     model = torch.nn.Linear(coef.shape[0], coef.shape[1], bias=fit_intercept)
@@ -81,10 +91,10 @@ class BaseTrainer(BaseEstimator):
         lr: float = 0.03,
         max_epochs: int = 1000,
         batch_size: int | str | None = "auto",
-        optimizer: str = "adam",
+        optimizer: str = "auto",
         momentum: float = 0.9,
         lr_schedule: str = "plateau",
-        alpha: float = 0.0,
+        alpha: float = 1e-4,
         fit_intercept: bool = True,
         init: str = "zeros",
         standardize: bool = True,
@@ -224,7 +234,8 @@ TabularDataset, stream or DataLoader
             self._clear_fitted()
         try:
             params = validate_params(self)
-            result = fit_model(self, self.task, X, y, sample_weight, params, warm)
+            with limit_threads(*_table_size(X), params.device):  # the data preparation
+                result = fit_model(self, self.task, X, y, sample_weight, params, warm)
         except BaseException:
             # no partial model: drop what validation set; warm starts keep the old fit
             self._clear_fitted()
@@ -248,7 +259,7 @@ TabularDataset, stream or DataLoader
             self._kind,
             coef.shape[0],
             coef.shape[1],
-            optimizer="adam" if self.optimizer == "lbfgs" else self.optimizer,
+            optimizer="adam" if self.optimizer in ("lbfgs", "auto") else self.optimizer,
             lr=float(self.lr),
             momentum=float(self.momentum),
             alpha=float(self.alpha),
@@ -288,7 +299,8 @@ TabularDataset, stream or DataLoader
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         coef, _ = raw_params(self)
         codes = self._target_codes(y)
-        return _losses.objective(self._kind, Z, codes, w, coef, float(self.alpha))
+        with limit_threads(Z.shape[0], Z.shape[1] * coef.shape[0], torch.device("cpu")):
+            return _losses.objective(self._kind, Z, codes, w, coef, float(self.alpha))
 
     # ------------------------------------------------------------------ save/load
     def save(self, path: Any, *, metadata: dict | None = None) -> None:
@@ -332,24 +344,32 @@ class LinearRegressor(RegressorMixin, BaseTrainer):
         256, or 1024 from 262,144 training rows on, where the per-step overhead of
         small batches dominates and one epoch of 1024-row steps already gets within
         0.1% of the optimum (see the benchmark).
-    optimizer : {"adam", "sgd", "lbfgs"}, default="adam"
+    optimizer : {"auto", "adam", "sgd", "lbfgs"}, default="auto"
         ``"lbfgs"`` solves the full-batch problem with SciPy's L-BFGS-B in float64.
+        ``"auto"``: ``"lbfgs"`` for in-memory tables under 100,000 training rows
+        (``AUTO_LBFGS_ROWS``; milliseconds, and within ~1e-6 of the optimum), else
+        ``"adam"`` (loaders, streams, distributed training and big tables).
     momentum : float, default=0.9
         SGD momentum (``torch.optim.SGD`` semantics); ignored by Adam and L-BFGS.
     lr_schedule : {"plateau", "constant"}, default="plateau"
         ``"plateau"``: when the watched loss has not improved for the patience, divide
         the learning rate by 5 (at most 3 times) before stopping; ``"constant"``:
         stop at the first plateau.
-    alpha : float, default=0.0
-        L2 strength on the coefficients.
+    alpha : float, default=1e-4
+        L2 strength on the coefficients (scikit-learn's ``SGDClassifier`` default). It
+        gives every table a finite, unique optimum: with ``alpha=0`` separable classes
+        (iris, wine, digits) have none and the coefficients grow for as long as
+        training runs. ``alpha=0`` is still accepted (the lecture's configuration).
     fit_intercept : bool, default=True
         Learn an intercept.
     init : {"zeros", "torch"}, default="zeros"
         Zero initialisation, or ``nn.Linear``'s default (uniform in
         ``±1/sqrt(n_features)``) seeded by ``random_state``.
     standardize : bool, default=True
-        Optimise on standardised features (better conditioning); ``coef_``,
-        ``intercept_``, predictions and the objective stay in the raw feature space.
+        Optimise in preconditioned coordinates; ``coef_``, ``intercept_``, predictions
+        and the objective stay in the raw feature space. Up to 2,048 features they are
+        whitened (covariance eigenvalues floored at ``alpha``: the objective is
+        unchanged), beyond standardised (see :mod:`tabloader.trainers._precond`).
     shuffle : bool, default=True
         New row order every epoch.
     drop_last : bool, default=False
@@ -357,19 +377,25 @@ class LinearRegressor(RegressorMixin, BaseTrainer):
     random_state : int, RandomState or None, default=None
         Seed of the shuffling, the validation split and ``init="torch"``.
     tol : float or None, default=1e-4
-        A plateau is ``n_iter_no_change`` epochs (and at least 100 steps) in which the
-        watched loss did not fall below ``best * (1 - tol)``; ``None`` runs all
-        ``max_epochs`` with a constant learning rate. For L-BFGS: stop when the
-        gradient's max-norm (in the solver's standardised, preconditioned
+        The stopping rule on the objective: stop when the watched objective (the
+        training objective -- on a fixed seeded subset of 65,536 rows for bigger
+        tables -- or the held-out loss) fell by less than ``tol`` (relative) over the
+        last epoch (or the epochs of 100 steps on tiny data). A ``ConvergenceWarning``
+        names the last relative decrease when ``max_epochs`` stops training first.
+        ``None`` runs all ``max_epochs`` with a constant learning rate. For L-BFGS:
+        stop when the gradient's max-norm (in the solver's preconditioned
         coordinates) is below ``tol / 100``.
     n_iter_no_change : int, default=5
-        Patience of the early stopping, in epochs; on big data at most the epochs
-        that see 1,000,000 rows (one epoch of a 1M-row table is a precise check).
+        Epochs without a new best objective (the iterates oscillate) before
+        ``lr_schedule`` divides the learning rate or stops; on big data at most the
+        epochs that see 1,000,000 rows.
     validation_fraction : float or None, default=None
         Hold out this fraction (seeded) and watch its loss instead of the training
         loss; the best epoch's parameters are kept.
     device : str or torch.device, default="auto"
         ``"auto"`` is CUDA when available, else the CPU. The data is moved there once.
+        On the CPU, ``fit`` uses ``rows * features // 2**19`` intra-op threads (1 to
+        ``torch.get_num_threads()``, restored after): see ``resolve_threads``.
     verbose : bool, default=False
         A tqdm progress bar per epoch with the running loss.
     warm_start : bool, default=False

@@ -16,7 +16,7 @@ import math
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,8 +37,9 @@ from tabloader.trainers._data import (
 )
 from tabloader.trainers._distributed import DistributedContext, data_signature, get_context
 from tabloader.trainers._lbfgs import lbfgs_fit
-from tabloader.trainers._loop import Tensors, TrainData, run_loop
-from tabloader.trainers._params import FitParams, resolve_batch_size
+from tabloader.trainers._loop import MONITOR_ROWS, Tensors, TrainData, run_loop
+from tabloader.trainers._params import FitParams, limit_threads, resolve_batch_size
+from tabloader.trainers._precond import WHITEN_MAX_FEATURES, Standardization
 
 __all__ = ["FitResult", "WarmStart", "distributed_context", "fit_model"]
 
@@ -46,6 +47,9 @@ __all__ = ["FitResult", "WarmStart", "distributed_context", "fit_model"]
 # objective is then within ~1e-6 relative of the optimum on raw real tables (the
 # gradient is small long before the loss is, along nearly collinear features)
 LBFGS_TOL_FACTOR = 1e-2
+# the whitening's covariance comes from at most this many seeded rows of an in-memory
+# table (a change of coordinates need not be exact: the objective is the same)
+CROSS_ROWS = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -72,60 +76,6 @@ class FitResult:
     n_iter: int
     converged: bool
     device: torch.device
-
-
-@dataclass
-class Standardization:
-    """Feature means and scales, target offset and scale (identity when not standardising)."""
-
-    mean: np.ndarray
-    scale: np.ndarray
-    y_mean: float = 0.0
-    y_scale: float = 1.0
-    active: bool = False
-    _dev: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def of(
-        cls, x: FeatureStats, y: FeatureStats | None, n_features: int, params: FitParams
-    ) -> Standardization:
-        if not params.standardize:
-            return cls(np.zeros(n_features), np.ones(n_features))
-        mean = x.mean.numpy().copy()
-        scale = x.scale().numpy()
-        if not params.fit_intercept:
-            mean = np.zeros_like(mean)
-        y_mean, y_scale = 0.0, 1.0
-        if y is not None:  # regression: optimise on (y - mean) / std, same minimiser
-            mu, var = float(y.mean[0]), float(y.var[0])
-            y_mean = mu if params.fit_intercept else 0.0
-            # root mean square of y - y_mean: the std, or the RMS without an intercept
-            y_scale = math.sqrt(var + (mu - y_mean) ** 2)
-            if not y_scale > 1e-12 * max(1.0, abs(y_mean)):
-                y_scale = 1.0
-        return cls(mean, scale, y_mean, y_scale, True)
-
-    @property
-    def factor(self) -> float:
-        """Standardised-target losses times this are raw-target losses."""
-        return self.y_scale**2
-
-    def penalty_scale(self) -> torch.Tensor | None:
-        return torch.from_numpy(1.0 / self.scale**2).float() if self.active else None
-
-    def features(self, X: torch.Tensor) -> torch.Tensor:
-        """``(X - mean) / scale`` as a new float32 tensor (``X`` itself when inactive)."""
-        if not self.active:
-            return X
-        if "m" not in self._dev or self._dev["m"].device != X.device:
-            self._dev["m"] = torch.from_numpy(self.mean).to(X.device, torch.float32)
-            self._dev["s"] = torch.from_numpy(self.scale).to(X.device, torch.float32)
-        return (X - self._dev["m"]).div_(self._dev["s"])
-
-    def targets(self, y: torch.Tensor) -> torch.Tensor:
-        if (self.y_mean, self.y_scale) == (0.0, 1.0):
-            return y
-        return (y - self.y_mean) / self.y_scale
 
 
 def distributed_context(params: FitParams) -> tuple[DistributedContext | None, FitParams]:
@@ -207,7 +157,17 @@ class MemorySource:
         if not self.params.standardize:
             return Standardization.of(FeatureStats.empty(0), None, X.shape[1], self.params)
         ys = feature_stats(y.view(-1, 1), w) if self.task.kind == "regression" else None
-        return Standardization.of(feature_stats(X, w), ys, X.shape[1], self.params)
+        xs = feature_stats(X, w)
+        if X.shape[1] <= WHITEN_MAX_FEATURES:
+            n = int(X.shape[0])
+            if n > CROSS_ROWS:  # the preconditioner needs no more: same seeded rows everywhere
+                g = self.params.monitor_generator()
+                idx = torch.randperm(n, generator=g)[:CROSS_ROWS].to(X.device)
+                X, w = X.index_select(0, idx), None if w is None else w.index_select(0, idx)
+            cs = feature_stats(X, w, cross=True)
+            assert cs.cross is not None
+            xs = FeatureStats(xs.count, xs.mean, xs.m2, cs.cross * (float(xs.count) / cs.count))
+        return Standardization.of(xs, ys, X.shape[1], self.params)
 
     def train_data(self, std: Standardization, ctx: Any) -> TrainData:
         def apply(t: Tensors) -> Tensors:
@@ -216,7 +176,15 @@ class MemorySource:
         train = apply(self.train)
         val = None if self.val is None else apply(self.val)
         batches = self._batches(train, ctx)
-        return TrainData(batches, train, val, self.params.drop_last, std.factor)
+        n = int(train[0].shape[0])
+        monitor = None
+        if n > MONITOR_ROWS:  # the same seeded rows on every rank
+            g = self.params.monitor_generator()
+            idx = torch.randperm(n, generator=g)[:MONITOR_ROWS].to(train[0].device)
+            Xm, ym, wm = train
+            wm = None if wm is None else wm.index_select(0, idx)
+            monitor = (Xm.index_select(0, idx), ym.index_select(0, idx), wm)
+        return TrainData(batches, train, val, self.params.drop_last, std.factor, monitor)
 
     def _batches(self, train: Tensors, ctx: Any) -> Any:
         """A re-iterable of batches: tabloader's loader over the device-resident data."""
@@ -302,7 +270,8 @@ class LoaderSource:
 
     def standardization(self) -> Standardization:
         f, s = self.n_features, self.stats
-        x = FeatureStats(s.count, s.mean[:f], s.m2[:f])
+        cross = None if s.cross is None else s.cross[:f, :f]
+        x = FeatureStats(s.count, s.mean[:f], s.m2[:f], cross)
         y = FeatureStats(s.count, s.mean[f:], s.m2[f:]) if self.task.kind == "regression" else None
         return Standardization.of(x, y, f, self.params)
 
@@ -363,9 +332,7 @@ def make_core(
                 "warm_start=True needs the same classes as the previous fit, "
                 f"but got {n_outputs} outputs instead of {intercept.shape[0]}"
             )
-        # raw W, b -> standardised space: W_s = W * scale, b_s = b + mean @ W
-        Ws = coef * std.scale[:, None] / std.y_scale
-        bs = (intercept + std.mean @ coef - std.y_mean) / std.y_scale
+        Ws, bs = std.from_raw(coef, intercept)  # raw W, b -> the optimiser's coordinates
         core.set_params(
             torch.from_numpy(Ws.astype(np.float32)), torch.from_numpy(bs.astype(np.float32))
         )
@@ -419,6 +386,14 @@ def _fit_lbfgs(
     return history, n_iter, converged, theta
 
 
+def step_rows(source: MemorySource | LoaderSource, params: FitParams) -> int:
+    """The rows of one step (the thread rule's work size)."""
+    if isinstance(source, LoaderSource):
+        return int(getattr(source.loader, "batch_size", None) or 1024)
+    n = int(source.train[0].shape[0])
+    return n if params.optimizer == "lbfgs" else resolve_batch_size(params.batch_size, n)
+
+
 def fit_model(
     est: Any,
     task: Task,
@@ -442,20 +417,22 @@ def fit_model(
             f"warm_start=True needs the classes of the previous fit "
             f"{list(np.asarray(warm.classes))}, but got {list(np.asarray(classes))}"
         )
+    n_rows = int(source.train[0].shape[0]) if isinstance(source, MemorySource) else None
+    params = params.resolve_optimizer(n_rows, ctx is not None)
+    source.params = params
     std = source.standardization()
     n_outputs = task.n_outputs(classes)
     core = make_core(task, params, source.n_features, n_outputs, std, warm)
     data = source.train_data(std, ctx)
     theta = None
-    if params.optimizer == "lbfgs":
-        history, n_iter, converged, theta = _fit_lbfgs(core, data, params)
-    else:
-        history, n_iter, converged = run_loop(core, data, params, ctx)
+    with limit_threads(step_rows(source, params), source.n_features * n_outputs, params.device):
+        if params.optimizer == "lbfgs":
+            history, n_iter, converged, theta = _fit_lbfgs(core, data, params)
+        else:
+            history, n_iter, converged = run_loop(core, data, params, ctx)
     # standardised-space parameters -> raw space
     P = theta if theta is not None else core.params.double().cpu().numpy()
-    f = core.n_features
-    W = P[:f] * (std.y_scale / std.scale[:, None])  # [F, K]
-    b = P[f] * std.y_scale + std.y_mean - std.mean @ W
+    W, b = std.to_raw(P, core.n_features)
     if not params.fit_intercept:
         b = np.zeros_like(b)
     return FitResult(

@@ -80,6 +80,7 @@ def lbfgs_fit(
     *,
     max_iter: int,
     tol: float,
+    ftol: float = 0.0,
     callback: Callable[[float], Any] | None = None,
 ) -> tuple[int, bool, np.ndarray]:
     """Minimise the full-batch objective with SciPy's L-BFGS-B in float64.
@@ -91,7 +92,9 @@ def lbfgs_fit(
     squared error, 1/4 for the logistic losses), which divide out the stiffness of
     the penalty (``d_j`` up to ~1e5 on raw tables). Stops when the projected
     gradient's max-norm in these coordinates is below ``tol`` (``gtol``, as
-    scikit-learn's lbfgs solver does) or after ``max_iter`` iterations.
+    scikit-learn's lbfgs solver does), when an iteration lowers the objective by less
+    than ``ftol * max(|f|, 1)`` (the stopping rule on the objective), or after
+    ``max_iter`` iterations.
 
     Parameters
     ----------
@@ -101,6 +104,8 @@ def lbfgs_fit(
         Features ``[n, F]``, targets and optional sample weights ``[n]``.
     max_iter : int
     tol : float
+    ftol : float
+        At least ``64 * eps``.
     callback : callable, optional
         ``callback(loss)`` after each iteration.
 
@@ -127,7 +132,7 @@ def lbfgs_fit(
         options={
             "maxiter": int(max_iter),
             "gtol": float(tol),
-            "ftol": 64 * np.finfo(float).eps,
+            "ftol": max(float(ftol), 64 * np.finfo(float).eps),
             "maxls": 50,
             "maxcor": 20,
         },

@@ -7,7 +7,8 @@ stream) and records the history. What varies between fits is delegated:
 * :class:`Engine`: one epoch and the evaluations, alone or over a process group;
 * :class:`Averaging`: Polyak-Ruppert averaging of the iterates (in-memory data);
 * :class:`ProgressBar`: a tqdm bar per epoch (``verbose``, rank 0 only);
-* :class:`EarlyStopping`: the plateau test on the watched loss, the best parameters;
+* :class:`EarlyStopping`: the stopping rule on the objective (its relative decrease
+  below ``tol``), the plateau test, the best parameters;
 * :class:`PlateauSchedule`: what a plateau does (divide ``lr``, or stop).
 """
 
@@ -34,6 +35,7 @@ __all__ = [
     "Engine",
     "PlateauSchedule",
     "ProgressBar",
+    "MONITOR_ROWS",
     "TrainData",
     "run_loop",
 ]
@@ -43,6 +45,9 @@ PLATEAU_REDUCTIONS = 3  # ... this many times before training stops
 MIN_PATIENCE_STEPS = 100
 MAX_PATIENCE_ROWS = 1_000_000
 AVERAGE_SKIP = 0.5  # a restarted average leaves out this fraction of an epoch
+#: the training objective of bigger tables is estimated on this many fixed rows: the
+#: same rows every epoch, so epoch-to-epoch differences carry little sampling noise
+MONITOR_ROWS = 1 << 16
 
 Tensors = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None"]
 
@@ -64,6 +69,10 @@ class TrainData:
         Map-style ``drop_last`` (ranks then stop at the fewest batches).
     factor : float
         Losses are reported times this (``y_scale**2`` of standardised targets).
+    monitor : tuple or None
+        The rows whose objective is the epoch's ``train_loss`` (a fixed seeded subset
+        of :data:`MONITOR_ROWS` rows of a bigger ``train``; ``None``: all of
+        ``train``): one short evaluation per epoch, not an extra pass over the table.
     """
 
     batches: Iterable[Any]
@@ -71,6 +80,12 @@ class TrainData:
     val: Tensors | None = None
     drop_last: bool = False
     factor: float = 1.0
+    monitor: Tensors | None = None
+
+    @property
+    def watched(self) -> Tensors | None:
+        """The rows of the training objective's estimate (``monitor`` or ``train``)."""
+        return self.monitor if self.monitor is not None else self.train
 
 
 class Engine:
@@ -169,13 +184,20 @@ class ProgressBar:
 
 
 class EarlyStopping:
-    """The plateau test: ``patience`` epochs without falling below ``best * (1 - tol)``.
+    """The stopping rule on the objective, and the plateau test that lowers ``lr``.
 
-    The patience is ``n_iter_no_change`` epochs but no more than
-    :data:`MAX_PATIENCE_ROWS` rows (an epoch of a big table is a long, precise check),
-    and at least :data:`MIN_PATIENCE_STEPS` steps (tiny data has few steps per epoch;
-    momentum oscillates over many). With ``keep_best`` the parameters of the best
-    epoch are kept (validation).
+    After each epoch the watched objective ``f`` (the training objective from the
+    epoch's sums, or the held-out loss) is compared with its value a window ago (one
+    epoch, or the epochs of :data:`MIN_PATIENCE_STEPS` steps on tiny data):
+
+    * ``"converged"``: it fell, by less than ``tol * |f|`` -- the objective has
+      converged to ``tol`` (``gap`` holds that relative decrease);
+    * ``"plateau"``: no new best for ``patience`` epochs (``n_iter_no_change``, at
+      most the epochs of :data:`MAX_PATIENCE_ROWS` rows, at least a window): the
+      iterates oscillate, and the schedule divides ``lr`` (or stops);
+    * ``"go"`` otherwise.
+
+    With ``keep_best`` the parameters of the best epoch are kept (validation).
     """
 
     def __init__(self, tol: float | None, n_iter_no_change: int, *, keep_best: bool) -> None:
@@ -184,22 +206,37 @@ class EarlyStopping:
         self.keep_best = keep_best
         self.best = math.inf
         self.no_improve = 0
+        self.seen: list[float] = []
+        self.gap = math.inf
         self.best_params: torch.Tensor | None = None
 
-    def plateau(self, watch: float, core: LinearCore, rows: int, steps: int) -> bool:
-        """Record an epoch's watched loss (>= 0); whether training reached a plateau."""
+    def update(self, watch: float, core: LinearCore, rows: int, steps: int) -> str:
+        """Record an epoch's watched objective (>= 0): ``"go"``, ``"plateau"`` or
+        ``"converged"``."""
         if self.tol is None:
-            return False
-        self.no_improve = self.no_improve + 1 if watch > self.best * (1.0 - self.tol) else 0
+            return "go"
+        window = max(1, math.ceil(MIN_PATIENCE_STEPS / max(steps, 1)))
+        self.seen.append(watch)
+        self.no_improve = self.no_improve + 1 if watch >= self.best else 0
         if watch < self.best:
             self.best = watch
             if self.keep_best:
                 self.best_params = core.params.clone()
+        if len(self.seen) <= window:
+            return "go"
+        before = self.seen[-1 - window]
+        self.gap = (before - watch) / max(abs(watch), 1e-300)
+        if 0.0 <= self.gap < self.tol and self.no_improve == 0:
+            return "converged"
         patience = min(self.n_iter_no_change, math.ceil(MAX_PATIENCE_ROWS / max(rows, 1)))
-        if self.no_improve >= max(patience, math.ceil(MIN_PATIENCE_STEPS / steps)):
+        if self.no_improve >= max(patience, window):
             self.no_improve = 0
-            return True
-        return False
+            return "plateau"
+        return "go"
+
+    def plateau(self, watch: float, core: LinearCore, rows: int, steps: int) -> bool:
+        """Whether this epoch ends training or lowers ``lr`` (:meth:`update` not "go")."""
+        return self.update(watch, core, rows, steps) != "go"
 
     def restore_best(self, core: LinearCore) -> None:
         if self.best_params is not None:
@@ -242,14 +279,16 @@ def _epoch(engine: Engine, data: TrainData, bar: ProgressBar, epoch: int) -> tup
     steps = engine.run_epoch(data.batches, track=track, callback=callback, drop_last=data.drop_last)
     if steps == 0:
         raise ValueError("the data yielded no batch (drop_last=True with too few rows?)")
-    if data.train is None:
+    watched = data.watched
+    if watched is None:
         return steps, core.running_loss() * data.factor
-    return steps, engine.loss(data.train) * data.factor
+    return steps, engine.loss(watched) * data.factor
 
 
 def _train_loss(engine: Engine, data: TrainData) -> float:
-    assert data.train is not None
-    return engine.loss(data.train) * data.factor
+    watched = data.watched
+    assert watched is not None
+    return engine.loss(watched) * data.factor
 
 
 def run_loop(
@@ -282,15 +321,16 @@ def run_loop(
         rec["seconds"] = time.perf_counter() - t0
         history.append(rec)
         rows = core.loss_rows if data.train is None else data.train[0].shape[0]
-        watch = rec.get("val_loss", train_loss)
-        if stopping.plateau(watch, core, rows, steps) and not schedule.on_plateau(core):
+        state = stopping.update(rec.get("val_loss", train_loss), core, rows, steps)
+        if state == "converged" or (state == "plateau" and not schedule.on_plateau(core)):
             converged = True
             break
     stopping.restore_best(core)
     if params.tol is not None and not converged:
         warnings.warn(
-            f"Maximum number of epochs (max_epochs={params.max_epochs}) reached before "
-            "the loss stopped improving; increase max_epochs",
+            f"max_epochs={params.max_epochs} reached before the objective converged: it "
+            f"still fell by {stopping.gap:.2g} (relative) in the last epochs, above "
+            f"tol={params.tol:g}; increase max_epochs",
             ConvergenceWarning,
             stacklevel=4,
         )

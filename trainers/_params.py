@@ -6,8 +6,10 @@ for a bad value, the house message shape); seeds derive from :mod:`tabloader._ra
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import numbers
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,21 +28,33 @@ from tabloader._random import generator
 
 __all__ = [
     "AUTO_BATCH_LARGE_FROM",
+    "AUTO_LBFGS_ROWS",
     "FitParams",
+    "THREAD_GRAIN",
+    "limit_threads",
     "resolve_batch_size",
+    "resolve_threads",
     "resolve_device",
     "seed_from",
     "validate_params",
 ]
 
-OPTIMIZERS = ("sgd", "adam", "lbfgs")
+OPTIMIZERS = ("auto", "sgd", "adam", "lbfgs")
+#: optimizer="auto": full-batch L-BFGS (whitened, float64) below this many training rows
+#: of in-memory data, where a fit is milliseconds of solver and epochs are a step or
+#: two; minibatch Adam from here on (one epoch already gets within ~0.1%)
+AUTO_LBFGS_ROWS = 100_000
 SCHEDULES = ("plateau", "constant")
 INITS = ("zeros", "torch")
 AUTO_BATCH_LARGE_FROM = 1 << 18
 # purpose tags of the seeds derived from random_state: generator(seed, tag) seeds from
 # mix_seed(seed, tag) (make_loader derives the epochs' orders from the seed itself)
+#: the thread rule: one intra-op thread per this many elements of the largest tensor a
+#: step touches (rows x features), never more than torch's own setting
+THREAD_GRAIN = 1 << 19
 _VALIDATION_TAG = 0x56414C  # "VAL"
 _INIT_TAG = 0x494E4954  # "INIT"
+_MONITOR_TAG = 0x4D4F4E  # "MON"
 
 
 @dataclass(frozen=True)
@@ -76,7 +90,15 @@ class FitParams:
     @property
     def step_optimizer(self) -> str:
         """The minibatch update rule (L-BFGS starts from an Adam-configured core)."""
-        return "adam" if self.optimizer == "lbfgs" else self.optimizer
+        return "adam" if self.optimizer in ("lbfgs", "auto") else self.optimizer
+
+    def resolve_optimizer(self, n_rows: int | None, distributed: bool) -> FitParams:
+        """``optimizer="auto"`` made concrete for ``n_rows`` in-memory rows (None: a
+        loader or stream) -- ``"lbfgs"`` below :data:`AUTO_LBFGS_ROWS`, else ``"adam"``."""
+        if self.optimizer != "auto":
+            return self
+        small = n_rows is not None and n_rows < AUTO_LBFGS_ROWS and not distributed
+        return dataclasses.replace(self, optimizer="lbfgs" if small else "adam")
 
     def with_seed(self, seed: int) -> FitParams:
         """A copy with another ``seed``."""
@@ -85,6 +107,10 @@ class FitParams:
     def validation_generator(self) -> torch.Generator:
         """The generator of the validation split (its own stream, not ``seed + 1``)."""
         return generator(self.seed, _VALIDATION_TAG)
+
+    def monitor_generator(self) -> torch.Generator:
+        """The generator of the rows that estimate the training objective."""
+        return generator(self.seed, _MONITOR_TAG)
 
     def init_generator(self) -> torch.Generator:
         """The generator of ``init="torch"``."""
@@ -101,6 +127,32 @@ def resolve_batch_size(batch_size: int | str | None, n_rows: int) -> int:
     if batch_size == "auto":
         batch_size = 1024 if n_rows >= AUTO_BATCH_LARGE_FROM else 256
     return max(1, min(int(batch_size), n_rows))
+
+
+def resolve_threads(rows: int, n_features: int, available: int | None = None) -> int:
+    """The intra-op threads a step over ``rows x n_features`` can use (the thread rule).
+
+    ``rows * n_features // THREAD_GRAIN``, at least 1 and at most ``available``
+    (``torch.get_num_threads()``). Small kernels on several threads pay an OpenMP
+    barrier each; with other processes on the cores every barrier waits for a time
+    slice, and a fit of a 500-row table becomes 30-100x slower.
+    """
+    top = torch.get_num_threads() if available is None else available
+    return max(1, min(top, (max(rows, 1) * max(n_features, 1)) // THREAD_GRAIN))
+
+
+@contextlib.contextmanager
+def limit_threads(rows: int, n_features: int, device: torch.device) -> Iterator[int]:
+    """Run the block on :func:`resolve_threads` intra-op threads (CPU); restored on exit."""
+    before = torch.get_num_threads()
+    n = resolve_threads(rows, n_features, before) if device.type == "cpu" else before
+    if n != before:
+        torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        if n != before:
+            torch.set_num_threads(before)
 
 
 def resolve_device(device: Any) -> torch.device:

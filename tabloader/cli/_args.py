@@ -14,11 +14,15 @@ from tabloader._checks import message
 
 __all__ = [
     "MODELS",
+    "TASK_MODELS",
+    "TRAINER_DEFAULTS",
+    "HelpFormatter",
     "UsageError",
     "add_csv_options",
     "add_data_options",
     "add_debug",
     "check_flag",
+    "check_plot",
     "column_list",
     "column_ref",
     "csv_kwargs",
@@ -33,6 +37,42 @@ MODELS = {
 }
 
 
+#: task -> the ``--model`` that learns it
+TASK_MODELS = {task: model for model, (_, task) in MODELS.items()}
+
+#: the trainers' defaults of the parameters ``train`` has flags for (shown in ``--help``;
+#: ``tests/test_cli.py`` checks them against the trainers' own ``get_params()``)
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "batch_size": "auto",
+    "max_epochs": 1000,
+    "lr": 0.03,
+    "optimizer": "auto",
+    "momentum": 0.9,
+    "alpha": 1e-4,
+    "tol": 1e-4,
+    "standardize": True,
+}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's line breaks and appends ``(default: ...)`` to every option
+    whose help does not already say its default (flags that are off by default and
+    options whose default is "unset" explain themselves in their help)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" in text
+            or not action.option_strings
+            or action.default is None
+            or action.default is False
+            or action.default == argparse.SUPPRESS
+            or action.required
+        ):
+            return text
+        return text + " (default: %(default)s)"
+
+
 class UsageError(Exception):
     """Bad usage found after argument parsing (exit status 2)."""
 
@@ -41,6 +81,20 @@ def check_flag(ok: bool, flag: str, expected: str, value: Any) -> None:
     """Raise :class:`UsageError` with the house message unless ``ok``."""
     if not ok:
         raise UsageError(message(flag, expected, value))
+
+
+def check_plot(path: str | None) -> None:
+    """``--plot``: a .png name, and matplotlib (the ``plot`` extra) installed."""
+    if not path:
+        return
+    check_flag(path.lower().endswith(".png"), "--plot", "the name of a .png file", path)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "--plot needs matplotlib, which is not installed; install the extra: "
+            "pip install 'tabloader[plot]'"
+        ) from None
 
 
 def column_ref(text: str) -> str | int:
@@ -81,16 +135,28 @@ def add_csv_options(g: Any, *, inherit: bool = False) -> None:
         g.add_argument("--comment", help="CSV comment character (default: as when trained)")
         g.add_argument("--delimiter", help="CSV field separator (default: as when trained)")
         g.add_argument("--skip-rows", type=int, help="CSV lines to skip (default: as when trained)")
+        g.add_argument(
+            "--encoding", help="CSV text encoding, e.g. latin-1 (default: as when trained)"
+        )
         return
     g.add_argument(
         "--no-header",
         dest="header",
         action="store_false",
-        help="CSV files have no header line (columns are named 0, 1, ...)",
+        help="CSV files have no header line; columns are then named 0, 1, ... "
+        "(default: the first line is the header)",
     )
-    g.add_argument("--comment", help="CSV: ignore lines starting with this character, e.g. '#'")
-    g.add_argument("--delimiter", help="CSV field separator (default ',' or tab for .tsv)")
+    g.add_argument(
+        "--comment",
+        help="CSV: ignore lines starting with this character, e.g. '#' (default: none)",
+    )
+    g.add_argument("--delimiter", help="CSV field separator (default: ',', or tab for .tsv files)")
     g.add_argument("--skip-rows", type=int, default=0, help="CSV: lines to skip before the header")
+    g.add_argument(
+        "--encoding",
+        default="utf8",
+        help="CSV text encoding, e.g. latin-1 or cp1252; levels come out as UTF-8 text",
+    )
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -99,22 +165,22 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--target",
         required=True,
-        help="target column: a name, or a position (-1 = last column)",
+        help="target column: a name, or a position (-1 = last column) (required)",
     )
     g.add_argument(
         "--features",
-        help="comma-separated feature columns (names or positions); default: all but the target",
+        help="comma-separated feature columns (names or positions) (default: all but the target)",
     )
     g.add_argument(
         "--categorical",
-        help="comma-separated feature columns to one-hot encode",
+        help="comma-separated feature columns to one-hot encode (default: none)",
     )
     add_csv_options(g)
     g.add_argument(
         "--missing",
         choices=["error", "drop", "mean"],
         default="error",
-        help="missing cells: fail (default), drop the rows, or fill with the column mean",
+        help="missing cells: fail, drop the rows, or fill features with the column mean",
     )
 
 
@@ -125,6 +191,7 @@ def csv_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "delimiter": args.delimiter,
         "comment": args.comment,
         "skip_rows": args.skip_rows,
+        "encoding": args.encoding,
     }
 
 
@@ -141,7 +208,7 @@ def estimator_params(args: argparse.Namespace) -> dict[str, Any]:
         p["batch_size"] = None
     elif args.batch_size is not None:
         p["batch_size"] = args.batch_size
-    for name in ("max_epochs", "lr", "optimizer", "momentum", "alpha", "standardize"):
+    for name in ("max_epochs", "lr", "optimizer", "momentum", "alpha", "tol", "standardize"):
         v = getattr(args, name)
         if v is not None:
             p[name] = v

@@ -9,7 +9,15 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["atomic_path", "fmt", "format_table", "isatty", "kv_table", "write_json"]
+__all__ = [
+    "atomic_path",
+    "fmt",
+    "format_table",
+    "isatty",
+    "kv_table",
+    "save_figure",
+    "write_json",
+]
 
 
 def fmt(v: Any) -> str:
@@ -85,3 +93,18 @@ def isatty(stream: Any) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def save_figure(fig: Any, path: str) -> None:
+    """Write a matplotlib figure as PNG to ``path`` atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    tmp = atomic_path(path)
+    try:
+        fig.tight_layout()
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)

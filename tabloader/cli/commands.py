@@ -1,4 +1,4 @@
-"""The commands behind :func:`tabloader.cli.main`: ``train``, ``predict``, ``inspect``, ``demo``.
+"""The commands behind :func:`tabloader.cli.main`: train, predict, evaluate, inspect, demo.
 
 Imported lazily by :func:`tabloader.cli.main`, and each command imports what is heavy
 (pandas, torch, the trainers) inside itself, so ``tabloader --help`` stays fast.
@@ -12,37 +12,15 @@ import sys
 from typing import Any
 
 from tabloader.cli._args import UsageError, column_ref, csv_kwargs
+from tabloader.cli._input import model_spec, read_for_model, read_keep_columns
 from tabloader.cli._output import atomic_path, format_table, kv_table, write_json
+from tabloader.cli.scores import cmd_evaluate
 from tabloader.cli.train import cmd_train
 
-__all__ = ["COMMANDS", "cmd_demo", "cmd_inspect", "cmd_predict", "cmd_train"]
+__all__ = ["COMMANDS", "cmd_demo", "cmd_evaluate", "cmd_inspect", "cmd_predict", "cmd_train"]
 
 
 # --------------------------------------------------------------------------- predict
-def _prediction_spec(est: Any, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The saved data spec of the model (or one from its feature names) and CSV options."""
-    meta = getattr(est, "metadata_", {}) or {}
-    spec = meta.get("data")
-    if spec is None:
-        names = list(getattr(est, "feature_names_in_", []))
-        if not names:
-            raise UsageError(
-                f"{args.model} has no feature names (fitted on unnamed arrays); "
-                "predict needs a model trained from named columns"
-            )
-        spec = {"source_features": names, "categories": {}, "fill_values": {}, "csv": {}}
-    csv = dict(spec.get("csv") or {})
-    for k, v in (
-        ("header", args.header),
-        ("comment", args.comment),
-        ("delimiter", args.delimiter),
-        ("skip_rows", args.skip_rows),
-    ):
-        if v is not None:
-            csv[k] = v
-    return spec, csv
-
-
 def _predictions(est: Any, X: Any) -> Any:
     """A DataFrame: ``prediction`` and, for classifiers, ``proba_<class>`` columns."""
     import numpy as np
@@ -83,22 +61,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """``tabloader predict``: every row of DATA, in order, with a saved model."""
     import pandas as pd
 
-    from tabloader.datasets import read_dataset
     from tabloader.trainers import load
 
     est = load(args.model)
-    spec, csv = _prediction_spec(est, args)
-    ds = read_dataset(
-        args.data,
-        target=None,
-        features=spec["source_features"],
-        categorical=list(spec.get("categories", {})),
-        categories=spec.get("categories") or None,
-        fill_values=spec.get("fill_values") or None,
-        missing="mean" if spec.get("fill_values") else "error",
-        **csv,
-    )
-    df = _predictions(est, pd.DataFrame(ds.features.numpy(), columns=ds.feature_names))
+    spec = model_spec(est, args.model)
+    got = read_for_model(est, spec, args, args.data)
+    df = _predictions(est, got.X)
+    if args.keep:
+        kept = read_keep_columns(args.data, args.keep, spec, args, len(got.ds))
+        if got.rows is not None:
+            kept = kept.iloc[got.rows].reset_index(drop=True)
+        clash = [c for c in kept.columns if c in df.columns]
+        if clash:
+            raise UsageError(f"--keep column {clash[0]!r} has the name of an output column")
+        df = pd.concat([kept, df], axis=1)
+    if got.dropped:
+        print(
+            f"tabloader predict: dropped {got.dropped:,} rows with missing values (--missing drop)",
+            file=sys.stderr,
+        )
     if args.out is None:
         df.to_csv(sys.stdout, index=False)
         return 0
@@ -112,10 +93,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     """``tabloader inspect``: rows, columns, types, missing counts, target distribution."""
     from tabloader.datasets import inspect_source
 
+    options = csv_kwargs(args)
+    if options.pop("encoding", "utf8").lower().replace("-", "") not in ("utf8", "utf_8"):
+        raise UsageError(
+            "inspect --encoding is not supported yet (the datasets' inspect_source has no "
+            "encoding option); convert the file to UTF-8, or use 'train'/'predict' --encoding"
+        )
     info = inspect_source(
         args.data,
         target=None if args.target is None else column_ref(args.target),
-        **csv_kwargs(args),
+        **options,
     )
     if args.json:
         write_json(info)
@@ -143,8 +130,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- demo
 def cmd_demo(args: argparse.Namespace) -> int:
     """``tabloader demo``: the three trainers on scikit-learn's tables, one table out."""
-    from tabloader.cli.demo import run_demo
+    from tabloader.cli.demo import run_demo, write_data
 
+    if args.write_data:
+        for path in write_data(args.write_data):
+            print(path)
+        return 0
     table = run_demo(verbose=not args.quiet and not args.json)
     if args.json:
         write_json(table)
@@ -157,6 +148,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "train": cmd_train,
     "predict": cmd_predict,
+    "evaluate": cmd_evaluate,
     "inspect": cmd_inspect,
     "demo": cmd_demo,
 }

@@ -14,7 +14,7 @@ import numpy as np
 from tabloader.cli._args import MODELS
 from tabloader.cli._evaluate import compare_with_sklearn, evaluate, raw_targets
 
-__all__ = ["run_demo", "DEMO_TABLES"]
+__all__ = ["run_demo", "write_data", "DEMO_TABLES"]
 
 #: (name, scikit-learn loader, target column, model, alpha)
 DEMO_TABLES = (
@@ -41,6 +41,17 @@ def _write_tables(folder: str) -> list[tuple[str, str, str, str, float]]:
         out.append((name, "CSV", csv_path, model, alpha))
         out.append((name, "Parquet", pq_path, model, alpha))
     return out
+
+
+def write_data(folder: str) -> list[str]:
+    """Write the demo's tables to ``folder`` (created if needed); returns the paths.
+
+    ``diabetes`` (regression, 442 x 10), ``breast_cancer`` (binary, 569 x 30, labels
+    ``malignant``/``benign``) and ``wine`` (3 classes, 178 x 13, labels ``class_0``...),
+    each as ``.csv`` and ``.parquet`` with the label in a column named ``target``.
+    """
+    os.makedirs(folder, exist_ok=True)
+    return [path for _, _, path, _, _ in _write_tables(folder)]
 
 
 def run_demo(verbose: bool = True, seed: int = 0) -> list[dict[str, Any]]:

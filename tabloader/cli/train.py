@@ -7,22 +7,23 @@ Imported lazily by :func:`tabloader.cli.main` (torch and the trainers load here,
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import Any
 
 from tabloader.cli._args import (
     MODELS,
+    TASK_MODELS,
     UsageError,
     check_flag,
+    check_plot,
     column_list,
     column_ref,
     csv_kwargs,
     estimator_params,
 )
 from tabloader.cli._evaluate import compare_with_sklearn, evaluate, raw_targets
-from tabloader.cli._output import atomic_path, fmt, format_table, isatty, kv_table, write_json
+from tabloader.cli._output import fmt, format_table, isatty, kv_table, save_figure, write_json
 
 __all__ = ["cmd_train", "data_spec"]
 
@@ -41,25 +42,44 @@ def cmd_train(args: argparse.Namespace) -> int:
             shutdown_distributed()
 
 
-def _check(args: argparse.Namespace) -> None:
-    """The flag checks that argparse cannot do, before any data is read."""
+def _check(args: argparse.Namespace) -> str | None:
+    """The flag checks that argparse cannot do, before any data is read; returns the task
+    given by ``--task`` or implied by ``--model`` (None: to be inferred)."""
     check_flag(
         0.0 <= args.val_fraction < 1.0, "--val-fraction", "a number in [0, 1)", args.val_fraction
     )
-    if args.plot:
-        check_flag(
-            args.plot.lower().endswith(".png"), "--plot", "the name of a .png file", args.plot
+    check_plot(args.plot)
+    if args.model is None:
+        return args.task
+    task = MODELS[args.model][1]
+    if args.task is not None and args.task != task:
+        raise UsageError(
+            f"--model {args.model} learns a {task} target, but --task is {args.task}; "
+            f"for --task {args.task} use --model {TASK_MODELS[args.task]} (or leave --model out)"
         )
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UsageError(
-                "--plot needs matplotlib, which is not installed; install the extra: "
-                "pip install 'tabloader[plot]'"
-            ) from None
+    return task
 
 
-def _read_and_split(args: argparse.Namespace, task: str) -> tuple[Any, Any, Any]:
+def task_note(args: argparse.Namespace, ds: Any) -> str:
+    """Where the task came from, its classes, and the flag that overrides it."""
+    if args.task is not None:
+        source = "--task"
+    elif args.model is not None:
+        source = f"--model {args.model}"
+    else:
+        others = [t for t in TASK_MODELS if t != ds.task]
+        source = "inferred from the target; if wrong, pass " + " or ".join(
+            f"--task {t}" for t in others
+        )
+    text = f"{ds.task} ({source})"
+    if ds.classes_ is not None:
+        shown = ", ".join(str(c) for c in list(ds.classes_)[:10])
+        more = ", ..." if len(ds.classes_) > 10 else ""
+        text += f"; {len(ds.classes_)} classes: {shown}{more}"
+    return text
+
+
+def _read_and_split(args: argparse.Namespace, task: str | None) -> tuple[Any, Any, Any]:
     """The whole dataset, its training part and its validation part (or None)."""
     from tabloader.datasets import read_dataset, split
 
@@ -78,7 +98,7 @@ def _read_and_split(args: argparse.Namespace, task: str) -> tuple[Any, Any, Any]
         ds,
         [1.0 - args.val_fraction, args.val_fraction],
         seed=args.seed,
-        stratify=task != "regression",
+        stratify=ds.task != "regression",
     )
     return ds, train_ds, val_ds
 
@@ -110,16 +130,19 @@ def _fit(
 def _train(args: argparse.Namespace) -> int:
     from tabloader.trainers import is_main_process
 
-    cls_name, task = MODELS[args.model]
-    _check(args)
-    ds, train_ds, val_ds = _read_and_split(args, task)
+    ds, train_ds, val_ds = _read_and_split(args, _check(args))
+    task = ds.task
+    model = args.model or TASK_MODELS[task]
+    cls_name = MODELS[model][0]
     main = is_main_process()  # under torchrun: only rank 0 prints and writes
     show_bar = main and not args.quiet and not args.json and isatty(sys.stderr)
     est, fit_seconds = _fit(args, cls_name, train_ds, show_bar)
     if not main:
         return 0
     result = _results(args, est, ds, train_ds, val_ds, task)
-    result["fit_seconds"] = fit_seconds
+    result.update(model=model, task=task, task_note=task_note(args, ds), fit_seconds=fit_seconds)
+    if ds.classes_ is not None:
+        result["class_labels"] = list(ds.classes_)
     if ds.n_dropped_:
         result["dropped_rows"] = ds.n_dropped_
     comparison = None
@@ -130,7 +153,7 @@ def _train(args: argparse.Namespace) -> int:
         est.save(args.out, metadata={"data": data_spec(ds, args)})
         result["model_file"] = args.out
     if args.plot:
-        _plot(est, args.plot, comparison)
+        _plot(est, args.plot, comparison, result.get("val_loss"))
         result["plot"] = args.plot
     if args.json:
         write_json(result)
@@ -160,7 +183,9 @@ def _results(
 
 
 def data_spec(ds: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """What ``predict`` needs to rebuild the same features from another file."""
+    """What ``predict`` and ``evaluate`` need to rebuild the same features from another file:
+    the columns, levels, missing policy, fill values and every feature's training mean
+    (``--missing mean`` at prediction), the target, the task and the CSV options."""
     source_features: list[str] = []
     for name in ds.feature_names:
         base = name.split("=", 1)[0]
@@ -175,6 +200,10 @@ def data_spec(ds: Any, args: argparse.Namespace) -> dict[str, Any]:
             for k, lv in ds.categories_.items()
         },
         "fill_values": dict(ds.fill_values_),
+        "missing": args.missing,
+        "feature_means": dict(
+            zip(ds.feature_names, ds.features.double().mean(0).tolist(), strict=True)
+        ),
         "target": ds.target_name,
         "task": ds.task,
         "csv": csv_kwargs(args),
@@ -209,6 +238,7 @@ def _info_pairs(result: dict[str, Any], comparison: dict[str, Any] | None) -> li
     """The run's facts, as (name, value) pairs."""
     info: list[tuple[str, Any]] = [
         ("model", result["model"]),
+        ("task", result["task_note"]),
         ("data", result["data"]),
         (
             "rows (train / val)",
@@ -216,8 +246,6 @@ def _info_pairs(result: dict[str, Any], comparison: dict[str, Any] | None) -> li
         ),
         ("features", result["features"]),
     ]
-    if result.get("classes") is not None:
-        info.append(("classes", result["classes"]))
     if result.get("dropped_rows"):
         info.append(("rows dropped (missing values)", result["dropped_rows"]))
     info += [("epochs", result["epochs"]), ("fit seconds", result["fit_seconds"])]
@@ -248,8 +276,12 @@ def _print_train(result: dict[str, Any], comparison: dict[str, Any] | None) -> N
     print(format_table(_metric_rows(result, comparison)))
 
 
-def _plot(est: Any, path: str, comparison: dict[str, Any] | None) -> None:
-    """A loss-per-epoch PNG, written atomically."""
+def _plot(est: Any, path: str, comparison: dict[str, Any] | None, final_val: float | None) -> None:
+    """Training and validation loss per epoch as a PNG, written atomically.
+
+    The validation curve comes from ``history_`` when the trainer recorded one; the CLI's
+    own held-out split is scored once, after training, and drawn as a point.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -258,21 +290,15 @@ def _plot(est: Any, path: str, comparison: dict[str, Any] | None) -> None:
     hist = est.history_
     epochs = [h.get("epoch", i + 1) for i, h in enumerate(hist)]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    ax.plot(epochs, [h.get("train_loss") for h in hist], label="train loss", marker=".")
+    ax.plot(epochs, [h.get("train_loss") for h in hist], label="training loss", marker=".")
     if any(h.get("val_loss") is not None for h in hist):
         ax.plot(epochs, [h.get("val_loss") for h in hist], label="validation loss", marker=".")
+    elif final_val is not None and epochs:
+        ax.plot([epochs[-1]], [final_val], "s", color="C1", label="validation loss (final model)")
     if comparison is not None:
         ax.axhline(comparison["objective"], color="k", ls="--", lw=1, label="scikit-learn optimum")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("objective")
+    ax.set_ylabel("loss")
     ax.set_title(f"{type(est).__name__}")
     ax.legend()
-    fig.tight_layout()
-    tmp = atomic_path(path)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    save_figure(fig, path)
