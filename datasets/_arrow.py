@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,13 +13,16 @@ import pyarrow.compute as pc
 from tabloader.errors import ParseError, SchemaError
 
 __all__ = [
+    "NotNumeric",
     "as_float_column",
+    "columns_error",
     "decode_dictionary",
     "first_non_numeric",
     "is_numeric",
     "is_text",
     "merge_unique",
     "not_numeric_error",
+    "numeric_or_problem",
     "sorted_unique",
     "unify_types",
 ]
@@ -45,12 +50,76 @@ def decode_dictionary(col: Any) -> Any:
     return col
 
 
+#: a number written with a decimal comma (``1,5``, ``-1.234,5``): not a number to a parser
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?(\d{1,3}(\.\d{3})+|\d*),\d+\s*$")
+
+
+@dataclass
+class NotNumeric:
+    """A feature column that should be numeric: its first bad cell, or its type."""
+
+    column: str
+    row: str = ""  # "row 3 (line 5)"
+    value: Any = None
+    type: pa.DataType | None = None
+
+    def detail(self) -> str:
+        if self.type is not None:
+            return f"type {self.type}, which is not numeric"
+        return f"{self.row} has {self.value!r}"
+
+
+def _decimal_comma_hint(bad: list[NotNumeric], delimiter: str | None) -> str | None:
+    cells = [b.value for b in bad if b.type is None]
+    if not cells or len(cells) < len(bad):
+        return None
+    if not all(isinstance(v, str) and _DECIMAL_COMMA.match(v) for v in cells):
+        return None
+    sep = "" if delimiter is None else f"sep={delimiter!r}, "
+    return (
+        f"{'it looks like a number' if len(cells) == 1 else 'they look like numbers'} with a "
+        "decimal comma, "
+        "but tabloader reads '.' as the decimal point: convert the numbers, for example "
+        f"read the file with pandas.read_csv(path, {sep}decimal=',') and pass the DataFrame "
+        "to TabularDataset.from_pandas"
+    )
+
+
+def columns_error(
+    bad: list[NotNumeric], where: str, hint: str | None = None, delimiter: str | None = None
+) -> ParseError | SchemaError:
+    """The one error for feature columns that are not numeric: every one of them, their
+    first bad cells, and what to do (``hint``, a decimal-comma hint, or ``categorical=``)."""
+    hint = hint or _decimal_comma_hint(bad, delimiter)
+    cls = SchemaError if all(b.type is not None for b in bad) else ParseError
+    names = [b.column for b in bad]
+    if len(bad) == 1:
+        b = bad[0]
+        if b.type is not None:
+            return SchemaError(
+                f"column {b.column!r} in {where} has type {b.type}, which is not numeric; "
+                + (
+                    hint
+                    or f"pass categorical=[{b.column!r}] to one-hot encode it, or leave it "
+                    "out of features="
+                )
+            )
+        return ParseError(
+            f"column {b.column!r} in {where} should be numeric, but {b.row} has {b.value!r}; "
+            + (hint or f"pass categorical=[{b.column!r}] to one-hot encode it, or fix the cell")
+        )
+    details = "; ".join(f"column {b.column!r}: {b.detail()}" for b in bad)
+    return cls(
+        f"{len(bad)} feature columns in {where} should be numeric, but are not: {details}; "
+        + (hint or f"pass categorical={names} to one-hot encode them, or fix the cells")
+    )
+
+
 def not_numeric_error(column: str, where: str, row: str, value: Any) -> ParseError:
     """The one message for a cell of a numeric column that is not a number."""
-    return ParseError(
-        f"column {column!r} in {where} should be numeric, but {row} has {value!r}; "
-        f"pass categorical=[{column!r}] to one-hot encode it, or fix the cell"
-    )
+    err = columns_error([NotNumeric(column, row, value)], where)
+    assert isinstance(err, ParseError)
+    return err
 
 
 def first_non_numeric(col: Any) -> tuple[int, Any]:
@@ -59,9 +128,15 @@ def first_non_numeric(col: Any) -> tuple[int, Any]:
 
     values = col.to_pandas()
     parsed = pd.to_numeric(values, errors="coerce")
-    bad = parsed.isna() & values.notna()
-    row = int(np.flatnonzero(bad.to_numpy())[0])
-    return row, values.iloc[row]
+    bad = np.flatnonzero((parsed.isna() & values.notna()).to_numpy())
+    if len(bad):
+        return int(bad[0]), values.iloc[int(bad[0])]
+    for row, value in enumerate(col.to_pylist()):  # numbers to pandas, not to pyarrow
+        try:
+            pc.cast(pa.array([value], col.type), pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return row, value
+    return 0, values.iloc[0] if len(values) else None
 
 
 def as_float_column(col: Any, name: str, where: str, describe_row: Any) -> Any:
@@ -69,6 +144,14 @@ def as_float_column(col: Any, name: str, where: str, describe_row: Any) -> Any:
 
     ``describe_row(row)`` names a row of ``col`` in messages.
     """
+    out = numeric_or_problem(col, name, describe_row)
+    if isinstance(out, NotNumeric):
+        raise columns_error([out], where)
+    return out
+
+
+def numeric_or_problem(col: Any, name: str, describe_row: Any) -> Any:
+    """A numeric version of a feature column, or the :class:`NotNumeric` that says why not."""
     col = decode_dictionary(col)
     t = col.type
     if is_numeric(t) and not pa.types.is_decimal(t):
@@ -80,11 +163,8 @@ def as_float_column(col: Any, name: str, where: str, describe_row: Any) -> Any:
             return pc.cast(col, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             row, value = first_non_numeric(col)
-            raise not_numeric_error(name, where, describe_row(row), value) from None
-    raise SchemaError(
-        f"column {name!r} in {where} has type {t}, which is not numeric; "
-        f"pass categorical=[{name!r}] to one-hot encode it, or leave it out of features="
-    )
+            return NotNumeric(name, describe_row(row), value)
+    return NotNumeric(name, type=t)
 
 
 def sorted_unique(col: Any) -> pa.Array:

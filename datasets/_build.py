@@ -2,9 +2,9 @@
 
 The tables of a source (one per file, or one for in-memory data) are *pieces*. The
 encoding is learned from all of them with the same :class:`EncodingLearner` a stream uses
-in its first pass; then each piece is converted by the one
-:class:`~tabloader.datasets._convert.Converter` straight into its rows of one
-preallocated float32 tensor, and released, so a reader holds at most its tables and the
+in its first pass (which also warns about integers the tensors' dtype rounds); then each
+piece is converted by the one :class:`~tabloader.datasets._convert.Converter` straight into
+its rows of one preallocated float32 (or float64) tensor, and released, so a reader holds at most its tables and the
 output (never a second copy of either).
 """
 
@@ -80,8 +80,8 @@ def build_tensors(pieces: list[Piece], spec: ColumnSpec, name: str) -> Built:
         raise EmptyDataError(f"{name} has no data rows; expected at least one row")
     enc = learn_encoding(pieces, spec, name)
     conv = Converter(enc)
-    out = torch.empty((n, len(conv.names)), dtype=torch.float32)
-    X = out.numpy()
+    X = np.empty((n, len(conv.names)), dtype=enc.dtype)
+    out = torch.from_numpy(X)
     ys: list[np.ndarray] = []
     keeps: list[np.ndarray] = []
     any_bad = False

@@ -8,21 +8,46 @@ from typing import Any
 
 import numpy as np
 
-from tabloader._checks import check_choice, type_error
+from tabloader._checks import check_choice, type_error, value_error
 from tabloader.errors import ColumnNotFoundError, SchemaError
 
 __all__ = [
+    "DTYPES",
     "MISSING_POLICIES",
     "TASKS",
+    "UNKNOWN_LEVELS",
     "ColumnRef",
     "ColumnSpec",
+    "check_dtype",
     "resolve_column",
 ]
 
 TASKS = ("regression", "binary", "multiclass")
 MISSING_POLICIES = ("error", "drop", "mean")
+#: what a categorical level outside ``categories=`` becomes: an error, or an all-zero row
+UNKNOWN_LEVELS = ("error", "ignore")
+#: the float dtypes of feature (and float target) tensors
+DTYPES = ("float32", "float64")
 
 ColumnRef = str | int
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    """The NumPy dtype of ``dtype`` (``torch.float32``/``torch.float64``, their NumPy
+    equivalents or the strings ``"float32"``/``"float64"``), checked without importing torch."""
+    what = "torch.float32 or torch.float64"
+    name: str | None = None
+    if type(dtype).__module__ == "torch" and type(dtype).__name__ == "dtype":
+        name = str(dtype).removeprefix("torch.")
+    elif isinstance(dtype, str):
+        name = dtype
+    elif isinstance(dtype, np.dtype) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
+        name = np.dtype(dtype).name
+    if name is None:
+        raise type_error("dtype", what, dtype)
+    if name not in DTYPES:
+        raise value_error("dtype", what, dtype)
+    return np.dtype(name)
 
 
 def _check_list(name: str, value: Any) -> None:
@@ -46,12 +71,23 @@ class ColumnSpec:
     categories: Mapping[str, Sequence[Any]] | None = None
     #: fill values per output feature name for ``missing="mean"`` (e.g. the training means)
     fill_values: Mapping[str, float] | None = None
+    #: the float dtype of the feature tensor (and of a float target): float32 or float64
+    dtype: Any = "float32"
+    #: a categorical level outside ``categories``: ``"error"``, or ``"ignore"`` (all zeros)
+    unknown_levels: str = "error"
+
+    @property
+    def np_dtype(self) -> np.dtype:
+        """The tensors' float dtype as a NumPy dtype."""
+        return check_dtype(self.dtype)
 
     def validate(self) -> ColumnSpec:
         """Check the argument values (not the columns, which need a table); returns ``self``."""
         if self.task is not None:
             check_choice("task", self.task, TASKS)
         check_choice("missing", self.missing, MISSING_POLICIES)
+        check_choice("unknown_levels", self.unknown_levels, UNKNOWN_LEVELS)
+        check_dtype(self.dtype)
         if self.target is not None and not isinstance(self.target, (str, int, np.integer)):
             raise type_error(
                 "target", "a column name (str) or a position (int) or None", self.target

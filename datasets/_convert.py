@@ -1,8 +1,9 @@
 """The one converter: any Arrow table (a file, a DataFrame, a stream's chunk) into tensors.
 
 :class:`Converter` applies an :class:`~tabloader.datasets._encoding.Encoding` to a table:
-numeric columns and one-hot blocks into one row-major float32 matrix, the target into its
-float32 or int64 array, with the missing-value policy and the float32 overflow check. Every
+numeric columns and one-hot blocks into one row-major float32 (or float64: ``dtype=``)
+matrix, the target into its float or int64 array, with the missing-value policy and the
+float32 overflow check. Every
 reader, map-style or streaming, goes through it, so every reader has the same column order,
 names, dtypes and error messages.
 """
@@ -10,7 +11,6 @@ names, dtypes and error messages.
 from __future__ import annotations
 
 import itertools
-import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -19,29 +19,38 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tabloader.datasets._arrow import as_float_column, decode_dictionary, is_numeric, is_text
+from tabloader.datasets._arrow import (
+    NotNumeric,
+    as_float_column,
+    columns_error,
+    decode_dictionary,
+    is_numeric,
+    is_text,
+    numeric_or_problem,
+)
 from tabloader.datasets._encoding import Encoding
 from tabloader.datasets._origin import Origin
+from tabloader.datasets._precision import caller_stacklevel
 from tabloader.errors import MissingValueError, ParseError, SchemaError, TargetError
 
 __all__ = [
     "Converted",
     "Converter",
     "MeanAccumulator",
+    "caller_stacklevel",
     "drop_warning",
     "fill_rows_blocked",
     "raise_missing",
 ]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-#: rows written per block: the destination block stays in cache (about 2x faster than
-#: writing a whole column at a time for 32 columns)
-BLOCK_ROWS = 1 << 16
+#: bytes of a block of rows written at a time: the block stays in the per-core cache
+BLOCK_BYTES = 1 << 20
 
 
 @dataclass
 class Converted:
-    """One converted table: ``X`` float32 ``[n, F]``, ``y`` encoded or None.
+    """One converted table: ``X`` float32/float64 ``[n, F]``, ``y`` encoded or None.
 
     ``keep`` holds the rows kept by ``missing="drop"`` (None when every row is kept).
     """
@@ -61,17 +70,26 @@ class Features:
 
 
 def fill_rows_blocked(X: np.ndarray, columns: list[tuple[int, np.ndarray]]) -> bool:
-    """Copy 1-D ``columns`` ``(j, values)`` into row-major ``X`` a block of rows at a time;
-    whether every value written is finite (checked while each block is in cache)."""
-    n = X.shape[0]
+    """Copy 1-D ``columns`` ``(j, values)``, one for every column of ``X``, into row-major
+    ``X`` a block of rows at a time; whether every value written is finite.
+
+    Each block's columns are copied (contiguously) into a column-major scratch block
+    that stays in cache, checked there, then written into ``X`` transposed in one copy:
+    about 1.6x faster than writing each column with a stride, 2x faster than blocks of
+    8 MB (measured: 32 float32 columns, 2 cores).
+    """
+    n, F = X.shape
+    step = max(1024, BLOCK_BYTES // max(F * X.itemsize, 1))
+    scratch = np.empty((F, min(step, n)), dtype=X.dtype)
     finite = True
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked, not warned
-        for start in range(0, n, BLOCK_ROWS):
-            rows = X[start : start + BLOCK_ROWS]
+        for start in range(0, n, step):
+            block = scratch[:, : min(step, n - start)]
             for j, a in columns:
-                rows[:, j] = a[start : start + BLOCK_ROWS]
-            if finite and not _is_finite_sum(rows):
+                block[j] = a[start : start + step]
+            if finite and not _is_finite_sum(block):
                 finite = False
+            X[start : start + step] = block.T
     return finite
 
 
@@ -141,39 +159,46 @@ class Converter:
 
     # ------------------------------------------------------------------ features
     def _one_hot(self, name: str, col: Any, block: np.ndarray, origin: Origin) -> Any:
-        """Write the one-hot block of a categorical column; ``(missing count, first row)``."""
+        """Write the one-hot block of a categorical column; ``(missing count, first row)``.
+
+        A level outside the encoding's levels is an error, or (``unknown_levels="ignore"``)
+        an all-zero row.
+        """
         levels = self.encoding.levels[name]
         col = decode_dictionary(col)
         nulls = col.is_null().to_numpy(zero_copy_only=False)
         codes = self._codes(name, col, levels)
         codes = np.where(nulls, -1, np.nan_to_num(codes, nan=-1)).astype(np.int64)
         unseen = (codes < 0) & ~nulls
-        if unseen.any():
+        if unseen.any() and self.encoding.unknown_levels != "ignore":
             row = int(np.argmax(unseen))
             raise SchemaError(
                 f"categorical column {name!r} in {origin.name} has level {col[row].as_py()!r} "
                 f"at {origin.describe_row(row)}, which is not one of its {len(levels)} levels "
                 f"{levels.to_pylist()[:10]}; add it to categories= (or leave categories= out "
-                "to learn the levels from the data)"
+                "to learn the levels from the data), or pass unknown_levels='ignore' to encode "
+                "unseen levels as all zeros"
             )
         block[:] = 0.0
         ok = codes >= 0
         block[np.flatnonzero(ok), codes[ok]] = 1.0
-        if not ok.all():
-            block[~ok] = np.nan
+        if nulls.any():
+            block[nulls] = np.nan
             return int(nulls.sum()), int(np.argmax(nulls))
         return None
 
     def features(self, table: pa.Table, origin: Origin, out: np.ndarray | None = None) -> Features:
-        """Write the features of ``table`` into ``out`` (a C-contiguous float32 ``[n, F]``
-        view, allocated when None), NaN where a cell is missing.
+        """Write the features of ``table`` into ``out`` (a C-contiguous ``[n, F]`` view of
+        the encoding's dtype, allocated when None), NaN where a cell is missing.
 
-        A finite value outside the float32 range is an error (here, in every reader).
+        A finite value outside the float32 range is an error (here, in every reader), and
+        so is every feature column that is not numeric (all of them in one error).
         """
         n = table.num_rows
-        X = np.empty((n, len(self.names)), dtype=np.float32) if out is None else out
+        X = np.empty((n, len(self.names)), dtype=self.encoding.dtype) if out is None else out
         levels = self.encoding.levels
         numeric: list[tuple[int, str, Any]] = []
+        bad: list[NotNumeric] = []
         cat_missing: dict[str, tuple[int, int]] = {}
         all_finite = True
         j = 0
@@ -187,10 +212,14 @@ class Converter:
                     all_finite = False
                 j += k
             else:
-                numeric.append(
-                    (j, name, as_float_column(col, name, origin.name, origin.describe_row))
-                )
+                num = numeric_or_problem(col, name, origin.describe_row)
+                if isinstance(num, NotNumeric):
+                    bad.append(num)
+                else:
+                    numeric.append((j, name, num))
                 j += 1
+        if bad:
+            raise columns_error(bad, origin.name)
         if numeric:
             all_finite &= self._write_numeric(X, numeric)
             if not all_finite:
@@ -225,7 +254,8 @@ class Converter:
             return np.zeros(n, dtype=bool)
         col = decode_dictionary(table.column(self.target))
         t = col.type
-        if self.task == "regression" and pa.types.is_floating(t) and t.bit_width > 32:
+        wider = pa.types.is_floating(t) and t.bit_width > 8 * self.encoding.dtype.itemsize
+        if self.task == "regression" and wider:
             self._check_target_range(col, origin)
         if col.null_count == 0 and not pa.types.is_floating(t):
             return np.zeros(n, dtype=bool)
@@ -307,7 +337,7 @@ class Converter:
                 src = np.concatenate([c.to_numpy(zero_copy_only=False) for c in col.chunks])
             src = np.asarray(src)
             with np.errstate(over="ignore", invalid="ignore"):
-                y = np.array(src, dtype=np.float32).reshape(-1, 1)
+                y = np.array(src, dtype=self.encoding.dtype).reshape(-1, 1)
             if len(y) and not _is_finite_sum(y):
                 over = np.isinf(y[:, 0]) & np.isfinite(src.astype(np.float64, copy=False))
                 if over.any():
@@ -331,7 +361,7 @@ class Converter:
                 "with every label, or leave classes=None to learn them in a first pass"
             )
         if self.task == "binary":
-            return codes.astype(np.float32).reshape(-1, 1)
+            return codes.astype(self.encoding.dtype).reshape(-1, 1)
         return codes.astype(np.int64)
 
 
@@ -375,8 +405,10 @@ class MeanAccumulator:
         self.sums = np.zeros(n_features)
         self.counts = np.zeros(n_features, dtype=np.int64)
         self.any_bad = np.zeros(n_features, dtype=bool)
+        self.dtype = np.dtype(np.float32)  # the tensors' dtype: that of the rows added
 
     def add(self, X: np.ndarray, bad: np.ndarray | None = None) -> None:
+        self.dtype = X.dtype
         finite = np.isfinite(X) if bad is None else ~bad
         self.any_bad |= ~finite.all(axis=0)
         self.sums += np.where(finite, X, 0).sum(axis=0, dtype=np.float64)
@@ -385,7 +417,7 @@ class MeanAccumulator:
     def fill_values(
         self, names: list[str], given: dict[str, float], where: str
     ) -> dict[str, float]:
-        """The value each column with a missing cell is filled with (the value as float32)."""
+        """The value each column with a missing cell is filled with (as the tensors hold it)."""
         out: dict[str, float] = {}
         for jj in np.flatnonzero(self.any_bad):
             name = names[jj]
@@ -394,18 +426,8 @@ class MeanAccumulator:
                 continue
             if self.counts[jj] == 0:
                 raise no_finite_value_error(name, where)
-            out[name] = float(np.float32(self.sums[jj] / self.counts[jj]))
+            out[name] = float(self.dtype.type(self.sums[jj] / self.counts[jj]))
         return out
-
-
-def caller_stacklevel() -> int:
-    """The ``stacklevel`` that points a warning at the first frame outside tabloader."""
-    frame: Any = sys._getframe(1)  # the function that calls warnings.warn
-    level = 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("tabloader."):
-        frame = frame.f_back
-        level += 1
-    return level
 
 
 def drop_warning(dropped: int, total: int, where: str) -> None:

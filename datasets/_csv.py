@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import torch
 
 from tabloader.datasets._arrow import unify_types
 from tabloader.datasets._build import Piece, build_tensors
@@ -20,14 +21,17 @@ from tabloader.datasets._csv_text import (
     check_same_columns,
     csv_header,
     csv_input,
+    delimiter_hint,
     line_of_row,
 )
 from tabloader.datasets._origin import ChunkOrigin
+from tabloader.datasets._precision import EXACT_LIMIT
+from tabloader.datasets._remote import as_input, with_filesystem
 from tabloader.datasets._source import Source, resolve_files
 from tabloader.datasets._tabular import TabularDataset
-from tabloader.errors import EmptyDataError, SchemaError
+from tabloader.errors import ColumnNotFoundError, EmptyDataError, SchemaError
 
-__all__ = ["CsvDataset", "read_csv_table"]
+__all__ = ["CsvDataset", "csv_types", "read_csv_table", "resolve_spec"]
 
 
 def _text_source(path: str, opts: CsvOptions) -> Any:
@@ -43,15 +47,16 @@ def read_csv_table(
     column_types: dict[str, pa.DataType],
     skip: int | None = None,
     text_ok: Sequence[str | None] = (),
+    dtype: Any = np.float32,
 ) -> pa.Table:
     """Read the ``include`` columns of one CSV file into an Arrow table (errors explained).
 
     ``skip`` lines (skipped rows, blank lines and the header) come before the data; by
-    default they are counted with :func:`csv_header`.
+    default they are counted with :func:`csv_header`. ``dtype`` is the tensors' dtype.
     """
     if skip is None:
         skip = csv_header(path, opts)[1]
-    fast = _read_clean_with_pandas(path, opts, names, include, column_types, skip)
+    fast = _read_clean_with_pandas(path, opts, names, include, column_types, skip, dtype)
     if fast is not None:
         return fast
     parse = read_text(path, opts, _text_source(path, opts), names, skip_rows=skip)
@@ -65,26 +70,32 @@ def _read_clean_with_pandas(
     include: Sequence[str],
     column_types: dict[str, pa.DataType],
     skip: int,
+    np_dtype: Any = np.float32,
 ) -> pa.Table | None:
     """Parse with pandas' C parser, the faster one on 2 cores (see benchmarks/bench_datasets.py).
 
     Only clean files take this path: on any parser error, and whenever a cell is empty
     or missing (which pandas cannot tell from a short, ragged row), ``None`` sends the
-    file to pyarrow's parser, whose errors name the line, column and value.
+    file to pyarrow's parser, whose errors name the line, column and value. So do a
+    header over several lines and numbers so large that the tensors' dtype may round
+    integers (pyarrow's path counts them, see ``_precision.py``).
     """
     import pandas as pd
 
     if any(t != pa.float64() for t in column_types.values()):
         return None
-    # float32 straight from the parser: half the memory of float64 (a cell beyond the
-    # float32 range becomes inf there, so any inf sends the file to pyarrow's float64 path,
-    # where the converter names it)
-    dtype = {c: np.float32 for c in column_types}
+    if any("\n" in c or "\r" in c for c in names):
+        return None  # a quoted header over several lines: pandas counts skiprows in rows
+    # the tensors' dtype straight from the parser: float32 is half the memory of float64
+    # (a cell beyond the float32 range becomes inf there, so any inf sends the file to
+    # pyarrow's float64 path, where the converter names it)
+    limit = EXACT_LIMIT[np.dtype(np_dtype)]
+    dtype = {c: np_dtype for c in column_types}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             df = pd.read_csv(
-                csv_input(path, opts),
+                as_input(csv_input(path, opts)),
                 sep=opts.delimiter_for(path),
                 header=None,
                 names=names,
@@ -98,6 +109,8 @@ def _read_clean_with_pandas(
             )
     except Exception:
         return None
+    if caught:  # e.g. "Length of header or names does not match": a ragged row, truncated
+        return None
     # no usecols: pandas would then skip over a row's extra fields instead of failing
     wanted = set(include)
     for c in names:
@@ -109,6 +122,8 @@ def _read_clean_with_pandas(
         a = df[c].to_numpy()
         if a.dtype.kind == "f" and len(a) and not np.isfinite(np.add.reduce(a)):
             return None  # NaN (an empty cell), inf, or a cell beyond float32: pyarrow's path
+        if len(a) and not -limit < a.min() <= a.max() < limit:
+            return None  # integers there may already be rounded: pyarrow's path counts them
     return pa.Table.from_pandas(df, preserve_index=False)
 
 
@@ -139,6 +154,14 @@ class CsvDataset(TabularDataset):
     fill_values : dict, optional
         For ``missing="mean"``: the value to fill in per output feature name (for example the
         ``fill_values_`` of the training set) instead of this data's column mean.
+    unknown_levels : {"error", "ignore"}, default "error"
+        A level of a categorical column that is not in its ``categories=``: an error
+        naming the row, or (``"ignore"``) a row of zeros in that column's one-hot block
+        (as scikit-learn's ``OneHotEncoder(handle_unknown="ignore")``).
+    dtype : torch.float32 or torch.float64, default torch.float32
+        The dtype of the features (and of a regression or binary target). float32 holds
+        integers exactly up to 2**24 = 16,777,216: larger integers (ids, timestamps) are
+        rounded, with a warning that counts them per column; float64 holds them up to 2**53.
     header : bool, default True
         Whether the first (non-skipped, non-comment) line holds column names. With
         ``header=False`` the columns are named by position: ``"0"``, ``"1"``, ...
@@ -149,6 +172,11 @@ class CsvDataset(TabularDataset):
     skip_rows : int, default 0
         Lines to skip at the top of each file, before the header.
     encoding : str, default "utf8"
+        The text encoding (``"latin-1"``, ``"cp1252"``, ...). Bytes that are not valid in it
+        are a ParseError naming the line and byte offset.
+    filesystem : pyarrow.fs.FileSystem or fsspec filesystem, optional
+        Where the paths of ``source`` are; ``source`` may also be URLs (``s3://``,
+        ``gs://``, ``hdfs://``, fsspec protocols; see ``docs/remote.md``).
 
     Examples
     --------
@@ -167,20 +195,43 @@ class CsvDataset(TabularDataset):
         missing: str = "error",
         categories: Mapping[str, Sequence[Any]] | None = None,
         fill_values: Mapping[str, float] | None = None,
+        unknown_levels: str = "error",
+        dtype: torch.dtype = torch.float32,
         header: bool = True,
         delimiter: str | None = None,
         comment: str | None = None,
         skip_rows: int = 0,
         encoding: str = "utf8",
+        filesystem: Any = None,
     ) -> None:
         spec = ColumnSpec(
-            target, features, categorical or [], task, missing, categories, fill_values
+            target,
+            features,
+            categorical or [],
+            task,
+            missing,
+            categories,
+            fill_values,
+            dtype,
+            unknown_levels,
         )
         spec.validate()
         opts = CsvOptions(header, delimiter, comment, skip_rows, encoding)
-        pieces, resolved, name = read_csv_pieces(source, opts, spec)
-        super().__init__(**build_tensors(pieces, resolved, name).dataset_kwargs())
+        pieces, resolved, name = read_csv_pieces(with_filesystem(source, filesystem), opts, spec)
+        self._adopt(build_tensors(pieces, resolved, name))
         self.csv_options = opts
+
+
+def resolve_spec(spec: ColumnSpec, names: list[str], path: str, opts: CsvOptions) -> ColumnSpec:
+    """``spec`` resolved against a CSV header; when a column is not found in a header that
+    is one column that looks separated by another character, the error says which."""
+    try:
+        return spec.resolved(names, path)
+    except (ColumnNotFoundError, SchemaError) as exc:
+        hint = delimiter_hint(names, opts, path)
+        if hint is None:
+            raise
+        raise type(exc)(f"{exc}; {hint}") from None
 
 
 def csv_types(spec: ColumnSpec) -> dict[str, pa.DataType]:
@@ -199,7 +250,7 @@ def read_csv_pieces(
     """One table per file (the ``spec``'s columns), the resolved spec and the source's name."""
     files, _, name = resolve_files(source, fmt="csv")
     names, first_skip = csv_header(files[0], opts)
-    resolved = spec.resolved(names, files[0])
+    resolved = resolve_spec(spec, names, files[0], opts)
     include = resolved.needed(names, files[0])
     types = csv_types(resolved)
     # categorical columns keep their inferred type (so integer levels sort as numbers, as
@@ -210,7 +261,7 @@ def read_csv_pieces(
     for path in files:
         these, skip = (names, first_skip) if path == files[0] else csv_header(path, opts)
         check_same_columns(files[0], names, path, these)
-        table = read_csv_table(path, opts, names, include, types, skip, text_ok)
+        table = read_csv_table(path, opts, names, include, types, skip, text_ok, resolved.np_dtype)
         if table.num_rows == 0:
             raise EmptyDataError(
                 f"{path} has "
@@ -229,7 +280,7 @@ def read_csv_pieces(
     if any(t == pa.string() for t in mixed.values()):
         types = {**types, **{c: t for c, t in mixed.items() if t == pa.string()}}
         tables = [
-            read_csv_table(path, opts, names, include, types, skip, text_ok)
+            read_csv_table(path, opts, names, include, types, skip, text_ok, resolved.np_dtype)
             for path, skip in zip(files, skips)
         ]
     for i, t in enumerate(tables):

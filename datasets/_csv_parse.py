@@ -8,21 +8,33 @@ not a number are handled (and worded) the same way everywhere.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from tabloader.datasets._arrow import first_non_numeric, not_numeric_error
-from tabloader.datasets._csv_text import CsvOptions, line_of_row, ragged_row_error
+from tabloader.datasets._arrow import NotNumeric, columns_error, first_non_numeric
+from tabloader.datasets._csv_text import (
+    CsvOptions,
+    delimiter_hint,
+    encoding_error,
+    line_of_row,
+    ragged_row_error,
+    read_error,
+)
+from tabloader.datasets._remote import as_input
 from tabloader.errors import EmptyDataError, ParseError
 
 __all__ = [
     "BadColumn",
     "csv_options",
+    "exact_integers",
     "explain",
+    "needs_full_parse",
     "parse_with_retry",
     "read_text",
     "row_text",
@@ -45,8 +57,10 @@ class BadColumn(Exception):
 def explain(exc: Exception, path: str, opts: CsvOptions, names: list[str]) -> Exception:
     """The error to raise for a pyarrow CSV error (a :class:`BadColumn` to retry)."""
     msg = str(exc)
+    if "invalid UTF8" in msg or "invalid UTF-8" in msg:
+        return encoding_error(path, opts)
     if "Expected" in msg and "columns, got" in msg:
-        return ragged_row_error(path, opts, len(names))
+        return ragged_row_error(path, opts, len(names), names)
     m = _COLUMN_RE.search(msg)
     if m is not None and int(m.group(1)) < len(names):
         return BadColumn(names[int(m.group(1))])
@@ -87,6 +101,62 @@ def row_text(path: str, opts: CsvOptions, row: int) -> str:
     return f"row {row}" + (f" (line {line})" if line else "")
 
 
+def _not_numeric(parse: ParseFn, col: str, path: str, opts: CsvOptions, first_row: int) -> Any:
+    """``bool`` when the column is ``true``/``false`` text (pandas writes True/False, a
+    numeric 1/0 column), else the :class:`NotNumeric` naming its first bad cell."""
+    try:
+        parse([col], {col: pa.bool_()})
+    except (BadColumn, ParseError):
+        pass
+    else:
+        return pa.bool_()
+    text = parse([col], {col: pa.string()}).column(col)
+    row, value = first_non_numeric(text)
+    return NotNumeric(col, row_text(path, opts, first_row + row), value)
+
+
+def _check_text(table: pa.Table, path: str, opts: CsvOptions) -> None:
+    """A column inferred as binary holds bytes that are not ``opts.encoding`` text."""
+    if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
+        raise encoding_error(path, opts)
+
+
+def needs_full_parse(table: pa.Table, types: dict[str, pa.DataType]) -> bool:
+    """Whether a block read without :func:`parse_with_retry` (a compressed stream's) must be
+    parsed again through it: bytes that are not text, or integers beyond 2**53."""
+    if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
+        return True
+    return _beyond_2_53(table, types) is not None
+
+
+def _beyond_2_53(table: pa.Table, types: dict[str, pa.DataType]) -> str | None:
+    for c, t in types.items():
+        if t != pa.float64() or c not in table.column_names:
+            continue
+        mm = pc.min_max(table.column(c))
+        lo, hi = mm["min"].as_py(), mm["max"].as_py()
+        big = lo is not None and (lo <= -(2**53) or hi >= 2**53)
+        if big and not (math.isinf(hi) or math.isinf(lo)):
+            return c
+    return None
+
+
+def exact_integers(parse: ParseFn, table: pa.Table, types: dict[str, pa.DataType]) -> pa.Table:
+    """Read again as int64 the float64 columns with integers beyond 2**53, which a float64
+    parse rounds: the precision check (``_precision.py``) then counts them exactly."""
+    tried: set[str] = set()
+    while (
+        c := _beyond_2_53(table, {k: t for k, t in types.items() if k not in tried})
+    ) is not None:
+        tried.add(c)
+        try:
+            ints = parse([c], {c: pa.int64()}).column(c)
+        except (BadColumn, ParseError):
+            continue  # not all integers (or beyond int64): the float64 values stand
+        table = table.set_column(table.schema.get_field_index(c), c, ints)
+    return table
+
+
 def parse_with_retry(
     parse: ParseFn,
     path: str,
@@ -100,42 +170,49 @@ def parse_with_retry(
 
     A ``text_ok`` column (target, categorical) whose inferred type breaks later is read as
     text; a numeric column of ``true``/``false`` cells is read as booleans (1/0); any other
-    bad cell of a numeric column is a :class:`ParseError` naming its row and line (rows of
-    the parsed text start at data row ``first_row`` of ``path``).
+    bad cell of a numeric column is a :class:`ParseError` naming its row and line, for
+    every such column at once (rows of the parsed text start at data row ``first_row`` of
+    ``path``). Bytes that are not ``opts.encoding`` text are an error naming the line.
     """
     types = dict(types)
+    bad: list[NotNumeric] = []
     for _ in range(len(include) + 1):
         try:
-            return parse(include, types), types
-        except BadColumn as bad:
-            col = bad.column
-            cause = bad.__cause__
+            table = parse(include, types)
+        except BadColumn as exc:
+            col = exc.column
+            cause = exc.__cause__
             if col in text_ok and types.get(col) != pa.string():
                 types[col] = pa.string()
                 continue
             if types.get(col) in (pa.float32(), pa.float64()):
-                try:  # true/false text (pandas writes True/False) is a numeric 1/0 column
-                    parse([col], {col: pa.bool_()})
-                except (BadColumn, ParseError):
-                    pass
-                else:
-                    types[col] = pa.bool_()
-                    continue
-                text = parse([col], {col: pa.string()}).column(col)
-                row, value = first_non_numeric(text)
-                raise not_numeric_error(
-                    col, path, row_text(path, opts, first_row + row), value
-                ) from cause
+                found = _not_numeric(parse, col, path, opts, first_row)
+                if isinstance(found, NotNumeric):
+                    bad.append(found)
+                    found = pa.string()  # read on, to find every bad column at once
+                types[col] = found
+                continue
             raise ParseError(f"could not parse column {col!r} of {path}: {cause}") from None
+        if bad:
+            names = getattr(parse, "names", None) or []
+            hint = delimiter_hint(names, opts, path)
+            raise columns_error(bad, path, hint, opts.delimiter_for(path))
+        _check_text(table, path, opts)
+        return exact_integers(parse, table, types), types
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def read_text(path: str, opts: CsvOptions, data: Any, names: list[str], **kw: Any) -> ParseFn:
+class _TextParser:
     """A :data:`ParseFn` over ``data`` (a path, a file object or bytes) of ``path``."""
 
-    def parse(include: Sequence[str], types: dict[str, pa.DataType]) -> pa.Table:
-        read, parse_opts, convert = csv_options(path, opts, names, include, types, **kw)
-        src = pa.BufferReader(data) if isinstance(data, (bytes, pa.Buffer)) else data
+    def __init__(self, path: str, opts: CsvOptions, data: Any, names: list[str], **kw: Any):
+        self.path, self.opts, self.data, self.names, self.kw = path, opts, data, names, kw
+
+    def __call__(self, include: Sequence[str], types: dict[str, pa.DataType]) -> pa.Table:
+        path, opts = self.path, self.opts
+        read, parse_opts, convert = csv_options(path, opts, self.names, include, types, **self.kw)
+        data = self.data
+        src = pa.BufferReader(data) if isinstance(data, (bytes, pa.Buffer)) else as_input(data)
         try:
             return pacsv.read_csv(
                 src,
@@ -144,10 +221,13 @@ def read_text(path: str, opts: CsvOptions, data: Any, names: list[str], **kw: An
                 convert_options=convert,
             )
         except pa.ArrowInvalid as exc:
-            raise explain(exc, path, opts, names) from exc
+            raise explain(exc, path, opts, self.names) from exc
         except UnicodeDecodeError as exc:
-            raise ParseError(
-                f"{path} is not valid {opts.encoding} text ({exc}); pass encoding="
-            ) from exc
+            raise encoding_error(path, opts) from exc
+        except OSError as exc:
+            raise read_error(path, exc) from exc
 
-    return parse
+
+def read_text(path: str, opts: CsvOptions, data: Any, names: list[str], **kw: Any) -> ParseFn:
+    """A :data:`ParseFn` over ``data`` (a path, a file object or bytes) of ``path``."""
+    return _TextParser(path, opts, data, names, **kw)

@@ -25,6 +25,7 @@ from tabloader.datasets._arrow import (
     sorted_unique,
 )
 from tabloader.datasets._columns import ColumnSpec
+from tabloader.datasets._precision import PrecisionCheck
 from tabloader.errors import TargetError
 
 __all__ = ["MAX_INFERRED_CLASSES", "Encoding", "EncodingLearner", "infer_task", "sorted_levels"]
@@ -50,6 +51,10 @@ class Encoding:
     missing : {"error", "drop", "mean"}
     fill_values : dict
         Output feature name to its fill value (``missing="mean"``).
+    dtype : numpy.dtype
+        The float dtype of the features (and of a float target): float32 or float64.
+    unknown_levels : {"error", "ignore"}
+        A categorical level outside ``levels``: an error, or an all-zero one-hot row.
     """
 
     features: list[str]
@@ -59,6 +64,8 @@ class Encoding:
     classes: pa.Array | None
     missing: str = "error"
     fill_values: dict[str, float] = field(default_factory=dict)
+    dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float32))
+    unknown_levels: str = "error"
 
     @property
     def names(self) -> list[str]:
@@ -204,23 +211,33 @@ class EncodingLearner:
             self.classes = sorted_levels(classes)
             if self.task == "binary" and len(self.classes) != 2:
                 raise binary_classes_error(self.target, "", self.classes, given=True)
-        self._uniq: dict[str, list[pa.Array]] = {c: [] for c in self.columns}
+        self._uniq: dict[str, list[pa.Array]] = {c: [] for c in self._value_columns}
         self._capped = False
+        #: integers the tensors' dtype rounds, counted in the numeric features (a stream
+        #: may narrow ``precision.columns`` to those its file statistics cannot rule out)
+        numeric = [c for c in self.features if c not in self.categorical]
+        self.precision = PrecisionCheck(numeric, spec.np_dtype)
 
     @property
     def need_classes(self) -> bool:
         return self.target is not None and self.task != "regression" and self.classes is None
 
     @property
-    def columns(self) -> list[str]:
-        """The columns whose values are still to be learned."""
+    def _value_columns(self) -> list[str]:
         cols = [c for c in self.categorical if c not in self.levels]
         if self.need_classes and self.target is not None:
             cols.append(self.target)
         return cols
 
+    @property
+    def columns(self) -> list[str]:
+        """The columns still to be learned (levels, classes) or checked (precision)."""
+        return self._value_columns + list(self.precision.columns)
+
     def observe(self, table: pa.Table) -> None:
-        """Collect the distinct values of a chunk's categorical and target columns."""
+        """Collect the distinct values of a chunk's categorical and target columns, and
+        count the integers of its numeric features that the tensors' dtype rounds."""
+        self.precision.observe(table)
         for c in self._uniq:
             if c == self.target:
                 if self._capped:
@@ -236,7 +253,7 @@ class EncodingLearner:
                 self._capped = _surely_regression(self._uniq[c][0])
 
     def encoding(self, where: str) -> Encoding:
-        """The learned encoding (``where`` names the data in messages)."""
+        """The learned encoding (``where`` names the data in messages and warnings)."""
         levels = dict(self.levels)
         for c in self.categorical:
             if c not in levels:
@@ -255,6 +272,7 @@ class EncodingLearner:
                         raise binary_classes_error(self.target, where, classes, given=False)
         if self.target is not None and task is None:
             task = "regression"
+        self.precision.warn(where)
         return Encoding(
             features=self.features,
             levels=levels,
@@ -262,6 +280,8 @@ class EncodingLearner:
             task=task,
             classes=classes,
             missing=self.spec.missing,
+            dtype=self.spec.np_dtype,
+            unknown_levels=self.spec.unknown_levels,
         )
 
 

@@ -28,12 +28,17 @@ def tensors_from_arrow(
     missing: str = "error",
     categories: Mapping[str, Sequence[Any]] | None = None,
     fill_values: Mapping[str, float] | None = None,
+    unknown_levels: str = "error",
+    dtype: Any = "float32",
     name: str = "<pyarrow.Table>",
 ) -> Built:
     """The tensors of a :class:`pyarrow.Table`."""
     if not isinstance(table, pa.Table):
         raise TypeError(f"table should be a pyarrow.Table, but got {type(table).__name__}")
-    spec = ColumnSpec(target, features, categorical or [], task, missing, categories, fill_values)
+    spec = ColumnSpec(
+        target, features, categorical or [], task, missing, categories, fill_values, dtype,
+        unknown_levels,
+    )  # fmt: skip
     spec = spec.validate().resolved(table.column_names, name)
     return build_tensors([Piece(table, Origin(name))], spec, name)
 
@@ -48,6 +53,8 @@ def tensors_from_pandas(
     missing: str = "error",
     categories: Mapping[str, Sequence[Any]] | None = None,
     fill_values: Mapping[str, float] | None = None,
+    unknown_levels: str = "error",
+    dtype: Any = "float32",
     name: str = "<DataFrame>",
 ) -> Built:
     """The tensors of a :class:`pandas.DataFrame` (its index is ignored)."""
@@ -55,7 +62,10 @@ def tensors_from_pandas(
 
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df should be a pandas.DataFrame, but got {type(df).__name__}")
-    spec = ColumnSpec(target, features, categorical or [], task, missing, categories, fill_values)
+    spec = ColumnSpec(
+        target, features, categorical or [], task, missing, categories, fill_values, dtype,
+        unknown_levels,
+    )  # fmt: skip
     spec.validate()
     df = df.rename(columns=str)
     if df.columns.duplicated().any():
@@ -116,6 +126,7 @@ def tensors_from_arrays(
     feature_names: Sequence[str] | None = None,
     target_name: str | None = None,
     missing: str = "error",
+    dtype: Any = "float32",
 ) -> Built:
     """The tensors of a numeric matrix and raw target values."""
     X = _as_2d(X)
@@ -134,5 +145,5 @@ def tensors_from_arrays(
         cols[tname] = pa.chunked_array([pa.array(labels, from_pandas=True)])
     elif target_name is not None and not isinstance(target_name, str):
         raise type_error("target_name", "a str or None", target_name)
-    spec = ColumnSpec(tname, names, [], task, missing).validate()
+    spec = ColumnSpec(tname, names, [], task, missing, dtype=dtype).validate()
     return build_tensors([Piece(pa.table(cols), Origin("<arrays>"))], spec, "<arrays>")

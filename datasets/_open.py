@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tabloader._checks import check_choice
 from tabloader.datasets._csv import CsvDataset
 from tabloader.datasets._parquet import ParquetDataset
+from tabloader.datasets._remote import with_filesystem
 from tabloader.datasets._source import Source, detect_format, resolve_files
 from tabloader.datasets._tabular import TabularDataset, register_path_reader
 from tabloader.errors import UnsupportedFormatError
@@ -15,9 +17,9 @@ __all__ = ["read_dataset", "source_format"]
 _CSV_ONLY = ("header", "delimiter", "comment", "skip_rows", "encoding")
 
 
-def source_format(source: Source) -> str:
+def source_format(source: Source, filesystem: Any = None) -> str:
     """``"csv"`` or ``"parquet"``: the one format of every file in ``source``."""
-    files, _, name = resolve_files(source)
+    files, _, name = resolve_files(with_filesystem(source, filesystem))
     formats = {detect_format(f) for f in files}
     if len(formats) > 1:
         raise UnsupportedFormatError(
@@ -26,21 +28,35 @@ def source_format(source: Source) -> str:
     return formats.pop()
 
 
-def read_dataset(source: Source, **kwargs: Any) -> TabularDataset:
+def read_dataset(
+    source: Source, *, filesystem: Any = None, format: str | None = None, **kwargs: Any
+) -> TabularDataset:
     """Read CSV or Parquet ``source`` into a dataset, choosing the reader by format.
 
     Parameters
     ----------
     source : path, list of paths, directory or glob pattern
+        Local, or URLs (``s3://``, ``gs://``, ``hdfs://``, fsspec protocols; see
+        ``docs/remote.md``).
+    filesystem : pyarrow.fs.FileSystem or fsspec filesystem, optional
+        Where the paths of ``source`` are (instead of URLs).
+    format : {"csv", "parquet"}, optional
+        The files' format; by default from their suffixes, else their content. A file
+        without a suffix in a folder (Hadoop's ``part-00001``) is read when its content
+        is in the folder's format; other files there are named in a warning.
     **kwargs
-        The column spec (``target``, ``features``, ``categorical``, ``task``, ``missing``)
-        and, for CSV, ``header``, ``delimiter``, ``comment``, ``skip_rows``, ``encoding``.
+        The column spec (``target``, ``features``, ``categorical``, ``task``, ``missing``,
+        ``categories``, ``fill_values``, ``unknown_levels``, ``dtype``) and, for CSV,
+        ``header``, ``delimiter``, ``comment``, ``skip_rows``, ``encoding``.
 
     Returns
     -------
     CsvDataset or ParquetDataset
     """
-    fmt = source_format(source)
+    source = with_filesystem(source, filesystem)
+    if format is not None:
+        check_choice("format", format, ("csv", "parquet"))
+    fmt = format or source_format(source)
     if fmt == "csv":
         return CsvDataset(source, **kwargs)
     given = [k for k in _CSV_ONLY if k in kwargs]

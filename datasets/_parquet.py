@@ -16,10 +16,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
+import torch
 
 from tabloader.datasets._build import Piece, build_tensors
 from tabloader.datasets._columns import ColumnRef, ColumnSpec
 from tabloader.datasets._origin import ChunkOrigin
+from tabloader.datasets._remote import (
+    arrow_where,
+    footer_tail,
+    is_remote,
+    storage_error,
+    with_filesystem,
+)
 from tabloader.datasets._source import Source, resolve_files, sniff_format
 from tabloader.datasets._tabular import TabularDataset
 from tabloader.errors import ParseError, SchemaError, UnsupportedFormatError
@@ -49,8 +57,15 @@ def _kind(t: pa.DataType) -> str:
 
 def read_schema(path: str) -> pa.Schema:
     try:
-        return pq.read_schema(path)
-    except (pa.ArrowInvalid, OSError) as exc:
+        tail = footer_tail(path) if is_remote(path) else None  # the footer read once
+        if tail is not None:
+            return pq.read_schema(pa.BufferReader(tail))
+        where, fs = arrow_where(path)
+        return pq.read_schema(where, filesystem=fs)
+    except (pa.ArrowException, OSError) as exc:
+        remote = storage_error(path, exc)
+        if remote is not None:
+            raise remote from exc
         if sniff_format(path) == "csv":
             raise UnsupportedFormatError(
                 f"{path} is not a Parquet file (it looks like CSV text); use CsvDataset "
@@ -116,8 +131,12 @@ def parquet_schema(files: Sequence[str]) -> pa.Schema:
         ) from exc
 
 
-def corrupt_error(path: str, exc: Exception) -> ParseError:
-    """The one message for a Parquet file whose data cannot be read."""
+def corrupt_error(path: str, exc: Exception) -> Exception:
+    """The one message for a Parquet file whose data cannot be read (or the remote store's
+    typed error: access refused, a timeout, a missing key)."""
+    remote = storage_error(path, exc)
+    if remote is not None:
+        return remote
     return ParseError(
         f"{path} is not a readable Parquet file (corrupt data: {exc}); "
         "re-write it, or remove it from the source"
@@ -152,12 +171,14 @@ def open_parquet(source: Source) -> ParquetFiles:
     no_keys: list[dict[str, Any]] = [{} for _ in files]
     if base_dir is None or not _has_partition_dirs(files, base_dir):
         return ParquetFiles(files, name, schema, set(schema.names), no_keys)
+    where = [arrow_where(f)[0] for f in files]  # paths on the one filesystem of a folder
     try:
         dataset = pads.dataset(
-            files,
+            where,
             format="parquet",
             partitioning=pads.HivePartitioning.discover(infer_dictionary=False),
-            partition_base_dir=base_dir,
+            partition_base_dir=arrow_where(base_dir)[0],
+            filesystem=arrow_where(base_dir)[1],
         )
     except (pa.ArrowInvalid, OSError) as exc:
         raise ParseError(f"could not open the Parquet files of {name}: {exc}") from exc
@@ -167,7 +188,7 @@ def open_parquet(source: Source) -> ParquetFiles:
         for fr in dataset.get_fragments()
     }
     keys = [
-        {f.name: found.get(os.path.normpath(p), {}).get(f.name) for f in part_fields} for p in files
+        {f.name: found.get(os.path.normpath(p), {}).get(f.name) for f in part_fields} for p in where
     ]
     full = pa.schema(list(schema) + part_fields)
     return ParquetFiles(files, name, full, set(schema.names), keys)
@@ -185,8 +206,13 @@ def read_columns(
     if table is None:
         in_file = [c for c in columns if c in pf.file_columns]
         try:
-            table = pq.read_table(path, columns=in_file)
-        except (pa.ArrowInvalid, OSError) as exc:
+            where, fs = arrow_where(path)
+            # pages written with checksums are verified: a flipped byte is an error, never
+            # silently different numbers (or "missing values")
+            table = pq.read_table(
+                where, columns=in_file, filesystem=fs, page_checksum_verification=True
+            )
+        except (pa.ArrowException, OSError) as exc:
             raise corrupt_error(path, exc) from exc
     keys = pf.keys[index]
     n = table.num_rows
@@ -209,9 +235,12 @@ class ParquetDataset(TabularDataset):
         One file, several files with the same columns, or a directory. A directory written
         with hive partitioning (``key=value/`` folders) exposes the partition keys as
         columns (numbers when every value parses as an integer, else text, which needs
-        ``categorical=``). Files are read in sorted path order.
-    target, features, categorical, task, missing, categories, fill_values
+        ``categorical=``). Files are read in sorted path order. Local, or URLs
+        (``s3://``, ``gs://``, ``hdfs://``, fsspec protocols; see ``docs/remote.md``).
+    target, features, categorical, task, missing, categories, fill_values, unknown_levels, dtype
         As for :class:`CsvDataset`.
+    filesystem : pyarrow.fs.FileSystem or fsspec filesystem, optional
+        Where the paths of ``source`` are (instead of URLs).
     """
 
     def __init__(
@@ -225,16 +254,27 @@ class ParquetDataset(TabularDataset):
         missing: str = "error",
         categories: Mapping[str, Sequence[Any]] | None = None,
         fill_values: Mapping[str, float] | None = None,
+        unknown_levels: str = "error",
+        dtype: torch.dtype = torch.float32,
+        filesystem: Any = None,
     ) -> None:
         spec = ColumnSpec(
-            target, features, categorical or [], task, missing, categories, fill_values
+            target,
+            features,
+            categorical or [],
+            task,
+            missing,
+            categories,
+            fill_values,
+            dtype,
+            unknown_levels,
         )
         spec.validate()
-        pf = open_parquet(source)
+        pf = open_parquet(with_filesystem(source, filesystem))
         resolved = spec.resolved(pf.schema.names, pf.name)
         needed = resolved.needed(pf.schema.names, pf.name)
         pieces = [
             Piece(read_columns(pf, i, needed), ChunkOrigin(pf.name, [], None, path, 0))
             for i, path in enumerate(pf.files)
         ]
-        super().__init__(**build_tensors(pieces, resolved, pf.name).dataset_kwargs())
+        self._adopt(build_tensors(pieces, resolved, pf.name))

@@ -16,17 +16,25 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from tabloader._checks import check_bool, check_int
-from tabloader._plan import EpochLayout, round_robin_counts
+from tabloader._checks import check_bool, check_int, type_error
+from tabloader._plan import EpochLayout
 from tabloader._stats import FeatureStats
 from tabloader.datasets._convert import Converter
 from tabloader.datasets._encoding import Encoding
+from tabloader.datasets._fingerprint import check_unchanged, same_files
 from tabloader.datasets._origin import ChunkOrigin
 from tabloader.datasets._stream_rows import StreamRows, Unit, cut
+from tabloader.datasets._stream_state import (
+    CONFIGURABLE,
+    check_settings,
+    next_worker,
+    read_state,
+    rotated_round_robin,
+)
 
 __all__ = ["STREAM_DOC_COMMON", "TabularStream"]
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2: with the files' fingerprints
 
 
 class TabularStream(StreamRows, IterableDataset):
@@ -38,6 +46,8 @@ class TabularStream(StreamRows, IterableDataset):
 
     #: streams yield whole batches: a DataLoader over them needs ``batch_size=None``
     yields_batches = True
+    #: whether the files' fingerprints include the Parquet footer
+    _parquet_footer = False
 
     def __init__(
         self,
@@ -75,6 +85,10 @@ class TabularStream(StreamRows, IterableDataset):
         self._next_epoch = 0
         self._resume: dict | None = None
         self._pos: dict | None = None
+        # the loader whose position is this stream's (see _follow), and the fingerprints
+        # of the files, taken when the units are planned (see first_pass)
+        self._loader: Any = None
+        self._fingerprints: list[dict[str, Any]] = []
         self._stats: FeatureStats | None = None
         # set by subclasses
         self._units: list[Unit] = []
@@ -171,7 +185,17 @@ class TabularStream(StreamRows, IterableDataset):
         if "seed" in options:
             new.seed, new._seed_given = probe.seed, probe._seed_given
         new._pos = None  # the copy has not yielded anything yet
+        new._loader = None
         return new
+
+    def _follow(self, loader: Any) -> None:
+        """Make ``loader.state_dict()`` this stream's state (``None``: its own again).
+
+        :func:`~tabloader.loaders.make_loader` calls it when the loader reads a configured
+        copy of this stream, or reads it in worker processes: then the position is the
+        loader's, not what this object yielded.
+        """
+        self._loader = loader
 
     # ------------------------------------------------------------------ epochs
     def set_epoch(self, epoch: int) -> None:
@@ -217,25 +241,39 @@ class TabularStream(StreamRows, IterableDataset):
         info = get_worker_info()
         w, nw = (0, 1) if info is None else (info.id, info.num_workers)
         epoch = self._next_epoch
-        if info is None:
-            self._next_epoch = epoch + 1
         layout = self.layout(epoch)
         counts = layout.worker_counts(nw)
-        done = [0] * nw
-        if self._resume is not None and self._resume["epoch"] == epoch:
-            saved = list(self._resume["batches_done"])
-            if any(saved):
-                if len(saved) != nw:
-                    raise ValueError(
-                        f"the state was saved with num_workers={len(saved) if len(saved) > 1 else 0}"
-                        f", so it should be resumed with the same num_workers, but got "
-                        f"num_workers={nw if nw > 1 else 0}"
-                    )
-                done = saved
-            if info is None:
-                self._resume = None
+        done = self._start(epoch, nw)  # (a refused state stays loaded)
+        self._check_files(f", noticed at the start of epoch {epoch}")
+        if info is None:
+            self._next_epoch = epoch + 1
+            self._loader = None  # iterated here: its own position from now on
+            self._resume = None
+        # after a resume, DataLoader worker w reads the range of worker (w + r) % nw, so
+        # that the turns go on where the interrupted run stopped (see _stream_state)
+        lw = (w + next_worker(counts, done)) % nw
         self._pos = {"epoch": epoch, "batches_done": list(done), "start": list(done)}
-        return self._iterate(layout, layout.worker(w, nw), done[w], epoch, w, counts, self._pos)
+        return self._iterate(layout, layout.worker(lw, nw), done[lw], epoch, lw, counts, self._pos)
+
+    def _start(self, epoch: int, nw: int) -> list[int]:
+        """Batches done per worker when epoch ``epoch`` starts (from a loaded state)."""
+        resume = self._resume
+        if resume is None or resume["epoch"] != epoch or not any(resume["batches_done"]):
+            return [0] * nw
+        check_settings(resume["settings"], self._state(0, []), CONFIGURABLE)
+        saved = list(resume["batches_done"])
+        if len(saved) != nw:
+            raise ValueError(
+                f"the state was saved with num_workers={len(saved) if len(saved) > 1 else 0}"
+                f", so it should be resumed with the same num_workers, but got "
+                f"num_workers={nw if nw > 1 else 0}"
+            )
+        return saved
+
+    def _check_files(self, during: str = "") -> None:
+        """Raise :class:`DataChangedError` when a file changed since the stream planned."""
+        for fp in self._fingerprints:
+            check_unchanged(fp, during=during)
 
     def _iterate(
         self,
@@ -265,19 +303,28 @@ class TabularStream(StreamRows, IterableDataset):
     def state_dict(self) -> dict[str, Any]:
         """The position within the epoch, to resume without repeating or skipping rows.
 
-        In the process that iterates (``num_workers=0``, or inside a worker, as
-        torchdata's ``StatefulDataLoader`` calls it) it counts the batches yielded so far.
-        Through a DataLoader with workers, use :meth:`position` with the number of
-        batches the training loop has consumed.
+        It is the position of what this stream yielded in this process (``num_workers=0``,
+        or inside a worker, as torchdata's ``StatefulDataLoader`` calls it), or, after
+        :func:`~tabloader.loaders.make_loader` built a loader over a configured copy of it
+        (``shuffle=``, ``seed=``, ``rank=``, ...) or with ``num_workers > 0``, the
+        position of that loader (the batches its iterator handed out). Taken on an
+        epoch's last batch, it is the start of the next epoch.
 
         Returns
         -------
         dict
-            ``epoch``, ``batches_done`` (per worker) and the settings that the position
-            depends on (``seed``, ``batch_size``, ``rank``, ``world_size``, ``n_rows``).
+            JSON-safe: ``epoch``, ``batches_done`` (per worker), the settings that the
+            position depends on (``seed``, ``shuffle``, ``batch_size``, ``shuffle_buffer``,
+            ``drop_last``, ``rank``, ``world_size``, ``n_rows``) and ``files`` (each
+            file's path, size, modification time and, for Parquet, footer).
         """
+        if self._loader is not None:
+            return dict(self._loader.state_dict())
         pos: dict[str, Any] = self._pos or {"epoch": self._next_epoch, "batches_done": [0]}
-        return self._state(pos["epoch"], list(pos["batches_done"]))
+        epoch, done = pos["epoch"], list(pos["batches_done"])
+        if any(done) and done == self.layout(epoch).worker_counts(len(done)):
+            epoch, done = epoch + 1, [0] * len(done)  # on the last batch: the next epoch
+        return self._state(epoch, done)
 
     def _state(self, epoch: int, done: list[int]) -> dict[str, Any]:
         rank, ws = self.distributed()
@@ -293,6 +340,7 @@ class TabularStream(StreamRows, IterableDataset):
             "rank": rank,
             "world_size": ws,
             "n_rows": self.n_rows,
+            "files": [dict(fp) for fp in self._fingerprints],
         }
 
     def position(self, epoch: int, batches_done: int, num_workers: int = 0) -> dict[str, Any]:
@@ -300,9 +348,11 @@ class TabularStream(StreamRows, IterableDataset):
 
         For checkpoints of a training loop that reads the stream through worker
         processes: the loop counts the batches of the current epoch and saves
-        ``stream.position(epoch, count, loader.num_workers)``; after
-        ``load_state_dict`` the next iteration of that epoch yields exactly the
-        remaining rows. The DataLoader must take batches from its workers in turn
+        ``stream.position(epoch, count, loader.num_workers)`` (a loader from
+        :func:`~tabloader.loaders.make_loader` does this count itself:
+        ``loader.state_dict()``); after ``load_state_dict`` the next iteration of that
+        epoch yields exactly the remaining rows, in the order the interrupted run would
+        have yielded them. The DataLoader must take batches from its workers in turn
         (the default ``in_order=True``).
 
         Parameters
@@ -321,18 +371,9 @@ class TabularStream(StreamRows, IterableDataset):
         check_int("epoch", epoch, low=0)
         batches_done = check_int("batches_done", batches_done, low=0)
         nw = max(check_int("num_workers", num_workers, low=0), 1)
-        layout = self.layout(epoch)
-        counts = layout.worker_counts(nw)
-        start = [0] * nw
-        resume = self._resume
-        if resume is not None and resume["epoch"] == epoch and any(resume["batches_done"]):
-            start = list(resume["batches_done"])
-        if len(start) != nw:
-            raise ValueError(
-                f"num_workers should be the one the state was saved with ({len(start)}), "
-                f"but got num_workers={num_workers}"
-            )
-        done = round_robin_counts(counts, start, batches_done)
+        counts = self.layout(epoch).worker_counts(nw)
+        start = self._start(epoch, nw)  # from a loaded state, else zeros
+        done = rotated_round_robin(counts, start, batches_done)
         if done == counts:
             return self._state(epoch + 1, [0] * nw)
         return self._state(epoch, done)
@@ -344,34 +385,32 @@ class TabularStream(StreamRows, IterableDataset):
         Parameters
         ----------
         state : dict
-            A state saved by a stream with the same files, seed, batch size, shuffle
-            settings and ranks.
+            A state saved by a stream over the same files (the same paths, in the same
+            order, with the same sizes, modification times and Parquet footers) with the
+            same batch size and shuffle buffer. Its ``seed``, ``shuffle``, ``drop_last``,
+            ``rank`` and ``world_size`` must be those of the stream that reads it (this
+            one, or the copy that ``make_loader`` configures), checked when it is read.
+
+        Raises
+        ------
+        ValueError
+            A malformed state (``epoch`` negative, ``batches_done`` not one count per
+            worker within the epoch's batches) or other fixed settings.
+        DataChangedError
+            The state was saved over other files or other contents of them.
         """
-        if not isinstance(state, Mapping) or "epoch" not in state:
-            raise ValueError(f"state should be a stream state_dict, but got {state!r}")
+        if isinstance(state, Mapping) and "files" in state:  # first: it names what differs
+            files = state["files"]
+            if not isinstance(files, list) or not all(isinstance(f, Mapping) for f in files):
+                raise type_error("state['files']", "a list of file fingerprints (dicts)", files)
+            same_files(files, self._fingerprints)
         mine = self._state(0, [])
-        for key in (
-            "seed",
-            "shuffle",
-            "batch_size",
-            "shuffle_buffer",
-            "drop_last",
-            "rank",
-            "world_size",
-            "n_rows",
-        ):
-            if key in state and state[key] != mine[key]:
-                raise ValueError(
-                    f"state should come from a stream with the same {key}, but it has "
-                    f"{key}={state[key]!r} and this stream has {key}={mine[key]!r}"
-                )
-        self._next_epoch = int(state["epoch"])
-        self._resume = {"epoch": int(state["epoch"]), "batches_done": list(state["batches_done"])}
-        self._pos = {
-            "epoch": int(state["epoch"]),
-            "batches_done": list(state["batches_done"]) or [0],
-            "start": None,
-        }
+        epoch, done = read_state(state, np.array([u.rows for u in self._units]), mine)
+        settings = {k: state[k] for k in CONFIGURABLE if k in state}
+        self._next_epoch = epoch
+        self._resume = {"epoch": epoch, "batches_done": done, "settings": settings}
+        self._pos = {"epoch": epoch, "batches_done": list(done), "start": None}
+        self._loader = None
 
     # ------------------------------------------------------------------ statistics
     def feature_stats(self) -> FeatureStats:
@@ -398,6 +437,11 @@ class TabularStream(StreamRows, IterableDataset):
         """Raise for a file without data rows (``per_file``: rows per file, when counted)."""
         return None
 
+    def _precision_columns(self, columns: list[str], dtype: np.dtype) -> list[str]:
+        """The numeric features whose integers the first pass counts (``_precision.py``):
+        all of them, unless the files' statistics rule some out."""
+        return columns
+
     def _fix_types(self, enc: Encoding) -> None:
         """Fix the types the target and categorical columns are read with from now on."""
         return None
@@ -405,6 +449,7 @@ class TabularStream(StreamRows, IterableDataset):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_pf_cache"] = {}
+        state["_loader"] = None  # a worker's copy counts its own batches
         return state
 
     def __repr__(self) -> str:

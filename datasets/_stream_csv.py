@@ -8,15 +8,17 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import torch
 
 from tabloader._checks import check_int
 from tabloader.datasets._arrow import unify_types
 from tabloader.datasets._columns import ColumnRef, ColumnSpec
-from tabloader.datasets._csv import csv_types
+from tabloader.datasets._csv import csv_types, resolve_spec
 from tabloader.datasets._csv_parse import (
     BadColumn,
     csv_options,
     explain,
+    needs_full_parse,
     parse_with_retry,
     read_text,
 )
@@ -27,19 +29,36 @@ from tabloader.datasets._csv_text import (
     column_names,
     csv_input,
     data_start,
+    header_lines,
     line_of_row,
+    may_hold_large_integers,
+    read_error,
+    text_bytes,
 )
 from tabloader.datasets._encoding import Encoding
+from tabloader.datasets._readahead import RemoteUnits
+from tabloader.datasets._remote import open_input_file, open_input_stream, with_filesystem
 from tabloader.datasets._source import COMPRESSED_SUFFIXES, Source, resolve_files
 from tabloader.datasets._stream_base import STREAM_DOC_COMMON, TabularStream
 from tabloader.datasets._stream_first_pass import first_pass
 from tabloader.datasets._stream_rows import Unit
-from tabloader.errors import EmptyDataError
+from tabloader.errors import EmptyDataError, ParseError
 
 __all__ = ["CsvStream"]
 
 
-class CsvStream(TabularStream):
+def quoted_break_error(path: str, unit: Unit, block_size: int) -> ParseError:
+    """The error for a quoted field with a line break across a byte-range boundary."""
+    return ParseError(
+        f"{path} has a quoted field with a line break (a newline inside quotes) that "
+        f"crosses an end of the byte range {unit.start}-{unit.stop}: CsvStream splits a file into "
+        f"byte ranges of about block_size={block_size} bytes at line starts and cannot "
+        "tell such a line break from a line start; write the file without line breaks "
+        "inside quoted fields, or read it with CsvDataset"
+    )
+
+
+class CsvStream(RemoteUnits, TabularStream):
     """Stream CSV files larger than memory, byte range by byte range, as batches.
 
     An :class:`~torch.utils.data.IterableDataset` with the column spec, encodings and
@@ -52,7 +71,7 @@ class CsvStream(TabularStream):
     Parameters
     ----------
     source : path, list of paths, directory or glob pattern
-    target, features, categorical, task, missing
+    target, features, categorical, task, missing, unknown_levels, dtype
         As for :class:`~tabloader.datasets.CsvDataset`.
     header, delimiter, comment, skip_rows, encoding
         As for :class:`~tabloader.datasets.CsvDataset`.
@@ -61,6 +80,10 @@ class CsvStream(TabularStream):
     {common}
     block_size : int, default 32 MiB
         Bytes per unit.
+    filesystem : pyarrow.fs.FileSystem or fsspec filesystem, optional
+        Where the paths of ``source`` are; ``source`` may also be URLs (``s3://``,
+        ``gs://``, ``hdfs://``, fsspec protocols): each byte range is then one ranged
+        read, with a bounded read-ahead and retries (see ``docs/remote.md``).
 
     Notes
     -----
@@ -92,6 +115,9 @@ class CsvStream(TabularStream):
         classes: Sequence[Any] | None = None,
         categories: Mapping[str, Sequence[Any]] | None = None,
         block_size: int = 32 << 20,
+        filesystem: Any = None,
+        unknown_levels: str = "error",
+        dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -104,16 +130,17 @@ class CsvStream(TabularStream):
         )
         self.block_size = check_int("block_size", block_size, low=1)
         spec = ColumnSpec(target, features, list(categorical or []), task, missing, categories)
+        spec.dtype, spec.unknown_levels = dtype, unknown_levels
         spec.validate()
         opts = CsvOptions(header, delimiter, comment, skip_rows, encoding)
         self.csv_options = opts
-        files, _, name = resolve_files(source, fmt="csv")
+        files, _, name = resolve_files(with_filesystem(source, filesystem), fmt="csv")
         self._files = files
         self.source = name
         names = column_names(files[0], opts)
         self._names = names
         self._all_columns = names
-        resolved = spec.resolved(names, files[0])
+        resolved = resolve_spec(spec, names, files[0], opts)
         self._columns_needed = resolved.needed(names, files[0])
         # numeric features as float64 (the converter checks the float32 range); the target
         # and categorical columns are inferred in the first pass, then read as one type
@@ -152,7 +179,22 @@ class CsvStream(TabularStream):
                     + "no data rows; expected at least one row"
                 )
 
+    def _precision_columns(self, columns: list[str], dtype: Any) -> list[str]:
+        # the first pass counts the integers of the numeric features (``_precision.py``)
+        # with pyarrow's inferred types: integers stay exact, and a cell that is not a
+        # number is reported when the stream reads it, as before (``_fix_types`` restores)
+        self._first_pass_types = (dict(self._types), list(self._text_ok))
+        self._counted = list(columns)  # read only where the bytes may hold such integers
+        for c in columns:
+            self._types.pop(c, None)
+        self._text_ok += [c for c in columns if c not in self._text_ok]
+        return columns
+
     def _fix_types(self, enc: Encoding) -> None:
+        saved = self.__dict__.pop("_first_pass_types", None)
+        self.__dict__.pop("_counted", None)
+        if saved is not None:
+            self._types, self._text_ok = saved
         for c in self._text_ok:
             if c is None or c in self._types:
                 continue
@@ -169,7 +211,7 @@ class CsvStream(TabularStream):
             if c is not None and c not in self._types and c in table.column_names:
                 self._seen_types.setdefault(c, set()).add(table.schema.field(c).type)
 
-    def _read_unit(self, unit: Unit, columns: list[str]) -> Iterator[tuple[pa.Table, int]]:
+    def _fetch_unit(self, unit: Unit, columns: list[str]) -> Iterator[tuple[pa.Table, int]]:
         path = self._files[unit.file]
         opts = self.csv_options
         types = {c: t for c, t in self._types.items() if c in columns}
@@ -178,7 +220,7 @@ class CsvStream(TabularStream):
             return
         if unit.stop <= unit.start:
             return
-        with pa.OSFile(path) as fh:
+        with open_input_file(path) as fh:
             data = fh.read_at(unit.stop - unit.start, unit.start)
         if opts.comment is not None:
             c = opts.comment.encode()
@@ -188,9 +230,21 @@ class CsvStream(TabularStream):
         if len(data) == 0 or (len(data) < 4096 and bytes(data).isspace()):
             return
         parse = read_text(path, opts, data, self._names)
-        table, _ = parse_with_retry(
-            parse, path, opts, columns, types, self._text_ok, first_row=unit.first_row
-        )
+        skipped = [c for c in columns if c in self.__dict__.get("_counted", ())]
+        if not skipped or may_hold_large_integers(data):
+            skipped = []
+        read = [c for c in columns if c not in skipped] or columns[:1]
+        try:
+            table, _ = parse_with_retry(
+                parse, path, opts, read, types, self._text_ok, first_row=unit.first_row
+            )
+        except ParseError as exc:
+            if bytes(data).count(b'"') % 2:  # the range starts or ends inside a quoted field
+                raise quoted_break_error(path, unit, self.block_size) from exc
+            raise
+        for name in skipped:  # no integer the dtype rounds in these bytes: nothing to count
+            if name not in table.column_names:
+                table = table.append_column(name, pa.nulls(table.num_rows))
         self._note_types(table)
         yield table, unit.first_row
 
@@ -204,30 +258,31 @@ class CsvStream(TabularStream):
         not yet yielded come from that table.
         """
         opts = self.csv_options
-        kw = {"skip_rows": opts.skip_rows, "skip_after_names": 1 if opts.header else 0}
+        kw = {"skip_rows": opts.skip_rows, "skip_after_names": header_lines(path, opts)}
         read, parse, convert = csv_options(path, opts, self._names, columns, types, **kw)
         src = csv_input(path, opts)
         off = 0
         try:
             if isinstance(src, str):
-                src = pa.input_stream(src, compression="detect")
+                src = open_input_stream(src)
             reader = pacsv.open_csv(
                 src, read_options=read, parse_options=parse, convert_options=convert
             )
             for rb in reader:
                 table = pa.Table.from_batches([rb])
+                if needs_full_parse(table, types):  # bytes that are not text, integers > 2**53
+                    raise BadColumn("")
                 self._note_types(table)
                 yield table, off
                 off += rb.num_rows
-        except pa.ArrowInvalid as exc:
-            err = explain(exc, path, opts, self._names)
+        except OSError as exc:
+            raise read_error(path, exc) from exc
+        except (pa.ArrowInvalid, BadColumn) as exc:
+            err = exc if isinstance(exc, BadColumn) else explain(exc, path, opts, self._names)
             if not isinstance(err, BadColumn):
                 raise err from exc
             whole = csv_input(path, opts)
-            data = whole.getvalue() if isinstance(whole, io.BytesIO) else whole
-            if isinstance(data, str):
-                with pa.input_stream(data, compression="detect") as fh:
-                    data = fh.read()
+            data = whole.getvalue() if isinstance(whole, io.BytesIO) else text_bytes(whole)
             reader_fn = read_text(path, opts, data, self._names, **kw)
             table, _ = parse_with_retry(reader_fn, path, opts, columns, types, self._text_ok)
             self._note_types(table)

@@ -15,6 +15,7 @@ import numpy as np
 from tabloader.datasets._columns import ColumnSpec
 from tabloader.datasets._convert import Converter, MeanAccumulator, drop_warning, raise_missing
 from tabloader.datasets._encoding import Encoding, EncodingLearner
+from tabloader.datasets._fingerprint import fingerprint
 from tabloader.datasets._stream_base import TabularStream
 from tabloader.errors import EmptyDataError
 
@@ -75,8 +76,15 @@ def _missing_pass(stream: TabularStream, conv: Converter, n_total: int) -> int:
 def first_pass(
     stream: TabularStream, spec: ColumnSpec, classes: Sequence[Any] | None, counted: bool
 ) -> None:
-    """Learn ``stream``'s encoding (``spec`` resolved) and set it, with the row counts."""
+    """Learn ``stream``'s encoding (``spec`` resolved) and set it, with the row counts.
+
+    The files are fingerprinted first: a file that changes from now on (during this
+    pass too) is refused when an epoch's read starts or a unit is opened.
+    """
+    footer = stream._parquet_footer
+    stream._fingerprints = [fingerprint(p, parquet=footer) for p in stream._files]
     learner = EncodingLearner(spec, classes)
+    learner.precision.columns = stream._precision_columns(learner.precision.columns, spec.np_dtype)
     _read_levels(stream, learner, counted)
     enc: Encoding = learner.encoding(stream.source)
     stream._fix_types(enc)

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import torch
 
 from tabloader._checks import check_int
 from tabloader.datasets._columns import ColumnRef, ColumnSpec
 from tabloader.datasets._parquet import corrupt_error, open_parquet, read_columns
+from tabloader.datasets._precision import EXACT_LIMIT
+from tabloader.datasets._readahead import RemoteUnits
+from tabloader.datasets._remote import (
+    arrow_where,
+    footer_tail,
+    is_remote,
+    open_input_file,
+    storage_error,
+    with_filesystem,
+)
 from tabloader.datasets._source import Source
 from tabloader.datasets._stream_base import STREAM_DOC_COMMON, TabularStream
 from tabloader.datasets._stream_first_pass import first_pass
@@ -19,8 +33,11 @@ from tabloader.errors import ParseError
 
 __all__ = ["ParquetStream"]
 
+#: bytes of needed column chunks of adjacent remote row groups read together
+_GROUP_BYTES = 32 << 20
 
-class ParquetStream(TabularStream):
+
+class ParquetStream(RemoteUnits, TabularStream):
     """Stream Parquet files larger than memory, row group by row group, as batches.
 
     An :class:`~torch.utils.data.IterableDataset` that yields ``(X, y)`` batches with
@@ -35,7 +52,7 @@ class ParquetStream(TabularStream):
         Parquet files with the same columns (read in sorted path order for a directory
         or glob). Hive partition keys (``key=value`` folders) are columns, as in
         :class:`~tabloader.datasets.ParquetDataset` (parsed by pyarrow for both).
-    target, features, categorical, task, missing
+    target, features, categorical, task, missing, unknown_levels, dtype
         As for :class:`~tabloader.datasets.ParquetDataset`.
     classes : sequence, optional
         The class labels of a classification target; learned in a first pass over the
@@ -46,6 +63,11 @@ class ParquetStream(TabularStream):
     {common}
     chunk_rows : int, default 65536
         Rows decoded at a time within a row group.
+    filesystem : pyarrow.fs.FileSystem or fsspec filesystem, optional
+        Where the paths of ``source`` are; ``source`` may also be URLs (``s3://``,
+        ``gs://``, ``hdfs://``, fsspec protocols): row groups are then read with ranged
+        reads of the needed columns only, with a bounded read-ahead and retries (see
+        ``docs/remote.md``).
 
     Notes
     -----
@@ -55,6 +77,8 @@ class ParquetStream(TabularStream):
     values). With ``missing="error"``, a missing value is reported when the batch that
     holds it is read, with the map-style message.
     """
+
+    _parquet_footer = True  # the files' fingerprints include their footers
 
     def __init__(
         self,
@@ -74,7 +98,10 @@ class ParquetStream(TabularStream):
         world_size: int | None = None,
         classes: Sequence | None = None,
         categories: Mapping[str, Sequence] | None = None,
+        unknown_levels: str = "error",
+        dtype: torch.dtype = torch.float32,
         chunk_rows: int = 1 << 16,
+        filesystem: Any = None,
     ) -> None:
         super().__init__(
             batch_size=batch_size,
@@ -87,8 +114,9 @@ class ParquetStream(TabularStream):
         )
         self.chunk_rows = check_int("chunk_rows", chunk_rows, low=1)
         spec = ColumnSpec(target, features, list(categorical or []), task, missing, categories)
+        spec.dtype, spec.unknown_levels = dtype, unknown_levels
         spec.validate()
-        pf = open_parquet(source)
+        pf = open_parquet(with_filesystem(source, filesystem))
         self._parquet = pf
         self._files = pf.files
         self.source = pf.name
@@ -114,8 +142,19 @@ class ParquetStream(TabularStream):
             return hit[1]
         path = self._files[fi]
         try:
-            pf = pq.ParquetFile(path)
-        except (pa.ArrowInvalid, OSError) as exc:
+            tail = footer_tail(path) if is_remote(path) else None  # the footer read once
+            if tail is not None:
+                md = pq.read_metadata(pa.BufferReader(tail))
+                pf = pq.ParquetFile(
+                    open_input_file(path), metadata=md, page_checksum_verification=True
+                )
+            else:
+                where, fs = arrow_where(path)
+                pf = pq.ParquetFile(where, filesystem=fs, page_checksum_verification=True)
+        except (pa.ArrowException, OSError) as exc:
+            remote = storage_error(path, exc)
+            if remote is not None:
+                raise remote from exc
             raise ParseError(
                 f"{path} is not a readable Parquet file (corrupt or truncated: {exc}); "
                 "re-write it, or remove it from the source"
@@ -123,8 +162,79 @@ class ParquetStream(TabularStream):
         cache[fi] = (os.getpid(), pf)
         return pf
 
-    def _read_unit(self, unit: Unit, columns: list[str]) -> Iterator[tuple[pa.Table, int]]:
-        pf = self._file(unit.file)
+    def _unit_file(self, fi: int) -> pq.ParquetFile:
+        """The file to read a unit from: the cached one locally; remotely one per thread
+        (the read-ahead threads read at the same time), with the footer read once."""
+        path = self._files[fi]
+        if not is_remote(path):
+            return self._file(fi)
+        cache = self.__dict__.setdefault("_thread_files", {})
+        key = (os.getpid(), threading.get_ident(), fi)
+        if key not in cache:
+            alive = {t.ident for t in threading.enumerate()}
+            for k in [k for k in cache if k[1] not in alive]:
+                del cache[k]  # files of read-ahead threads that ended
+            metadata = self._file(fi).metadata
+            try:
+                cache[key] = pq.ParquetFile(
+                    open_input_file(path), metadata=metadata, page_checksum_verification=True
+                )
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise corrupt_error(path, exc) from exc
+        return cache[key]
+
+    def _group_size(self, plan: list[Unit], pos: int) -> int:
+        """Remote row groups next to each other in the file and in the plan are read
+        together, up to 32 MiB of their needed column chunks: one ranged read."""
+        first = plan[pos]
+        if not is_remote(self._files[first.file]):
+            return 1
+        md = self._file(first.file).metadata
+        wanted = {c for c in self._columns if c in self._parquet.file_columns}
+        total = n = 0
+        for unit in plan[pos:]:
+            if unit.file != first.file or unit.index != first.index + n:
+                break
+            rg = md.row_group(unit.index)
+            size = sum(
+                rg.column(j).total_compressed_size
+                for j in range(rg.num_columns)
+                if rg.column(j).path_in_schema in wanted
+            )
+            if n and total + size > _GROUP_BYTES:
+                break
+            total, n = total + size, n + 1
+        return max(n, 1)
+
+    def _fetch_group(
+        self, units: list[Unit], columns: list[str]
+    ) -> Iterator[tuple[int, tuple[pa.Table, int]]]:
+        """Adjacent row groups of one file in one read (pre-buffered together)."""
+        pf = self._unit_file(units[0].file)
+        in_file = [c for c in columns if c in self._parquet.file_columns]
+        i, left, off = 0, units[0].raw_rows, units[0].first_row
+        try:
+            for rb in pf.iter_batches(
+                batch_size=self.chunk_rows,
+                row_groups=[u.index for u in units],
+                columns=in_file,
+                use_threads=True,
+            ):
+                table = pa.Table.from_batches([rb])
+                while table.num_rows:
+                    while left == 0 and i + 1 < len(units):
+                        i += 1
+                        left, off = units[i].raw_rows, units[i].first_row
+                    part = table.slice(0, left) if table.num_rows > left > 0 else table
+                    yield i, (read_columns(self._parquet, units[i].file, columns, part), off)
+                    off += part.num_rows
+                    left -= part.num_rows
+                    table = table.slice(part.num_rows)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise corrupt_error(self._files[units[0].file], exc) from exc
+
+    def _fetch_unit(self, unit: Unit, columns: list[str]) -> Iterator[tuple[pa.Table, int]]:
+        pf = self._unit_file(unit.file)
         in_file = [c for c in columns if c in self._parquet.file_columns]
         off = unit.first_row
         try:
@@ -137,8 +247,34 @@ class ParquetStream(TabularStream):
                 table = read_columns(self._parquet, unit.file, columns, pa.Table.from_batches([rb]))
                 yield table, off
                 off += rb.num_rows
-        except (pa.ArrowInvalid, OSError) as exc:
+        except (pa.ArrowException, OSError) as exc:  # a page that fails its checksum, too
             raise corrupt_error(self._files[unit.file], exc) from exc
+
+    def _precision_columns(self, columns: list[str], dtype: np.dtype) -> list[str]:
+        """The columns whose row-group statistics do not rule out integers beyond what
+        ``dtype`` holds exactly (so the first pass reads no other feature column)."""
+        limit = EXACT_LIMIT[np.dtype(dtype)]
+        return [c for c in columns if not self._stats_within(c, limit)]
+
+    def _stats_within(self, column: str, limit: int) -> bool:
+        if column not in self._parquet.file_columns:
+            return False  # a partition key: a constant, checked cheaply
+        for fi in range(len(self._files)):
+            md = self._file(fi).metadata
+            for rg in range(md.num_row_groups):
+                group = md.row_group(rg)
+                index = [group.column(i).path_in_schema for i in range(group.num_columns)]
+                if column not in index:
+                    return False
+                st = group.column(index.index(column)).statistics
+                if st is None or not st.has_min_max:
+                    return False
+                lo, hi = st.min, st.max
+                if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float))):
+                    return False
+                if not -limit <= lo <= hi <= limit:
+                    return False
+        return True
 
 
 ParquetStream.__doc__ = (ParquetStream.__doc__ or "").replace(

@@ -12,8 +12,11 @@ from torch.utils.data import Dataset
 
 from tabloader._checks import check_choice, value_error
 from tabloader.datasets._build import Built
-from tabloader.datasets._columns import TASKS
+from tabloader.datasets._columns import TASKS, check_dtype
+from tabloader.datasets._convert import overflow_error
 from tabloader.datasets._frames import tensors_from_arrays, tensors_from_arrow, tensors_from_pandas
+from tabloader.datasets._precision import EXACT_LIMIT, PrecisionCheck
+from tabloader.errors import MissingValueError, TargetError
 
 __all__ = ["TASKS", "TabularDataset", "register_path_reader"]
 
@@ -67,14 +70,20 @@ class TabularDataset(Dataset):
     plain :class:`torch.utils.data.DataLoader`; :func:`tabloader.loaders.make_loader`
     uses the whole-batch path.
 
+    The constructor takes tensors that are already encoded and checks them as the readers
+    check files: NaN or inf features or targets, and a multiclass target that is not a
+    class index (``1.7``, ``-1``, or ``5`` with three ``classes``) are errors; integers that ``dtype`` cannot hold exactly are counted in a warning. To
+    encode raw labels or apply a missing-value policy, use :meth:`from_numpy`.
+
     Parameters
     ----------
     features : torch.Tensor or array-like
-        Feature matrix ``[N, F]``; converted once to a contiguous, writable float32 tensor.
+        Feature matrix ``[N, F]``; converted once to a contiguous, writable tensor of
+        ``dtype``.
     targets : torch.Tensor or array-like, optional
-        Targets already encoded for ``task``: float32 ``[N, 1]`` (regression, binary 0/1)
-        or int64 ``[N]`` (multiclass class indices). ``None`` for a features-only dataset,
-        whose rows are then just ``x``.
+        Targets already encoded for ``task``: float ``[N, 1]`` (regression, binary 0/1)
+        or int64 ``[N]`` (multiclass class indices ``0..K-1``). ``None`` for a
+        features-only dataset, whose rows are then just ``x``.
     feature_names : sequence of str, optional
         One name per feature column; defaults to ``"0"``, ``"1"``, ...
     target_name : str, optional
@@ -91,13 +100,16 @@ class TabularDataset(Dataset):
         The values filled in for missing cells (``fill_values_``).
     n_dropped : int, default 0
         Rows dropped for missing values (``n_dropped_``).
+    dtype : torch.float32 or torch.float64, default torch.float32
+        The dtype of the features and of a regression or binary target.
 
     Attributes
     ----------
     features : torch.Tensor
-        ``[N, F]`` float32, contiguous, row-major, writable (no copy is made on access).
+        ``[N, F]`` float32 (or float64), contiguous, row-major, writable (no copy is made
+        on access).
     targets : torch.Tensor or None
-        ``[N, 1]`` float32 or ``[N]`` int64.
+        ``[N, 1]`` float32 (or float64) or ``[N]`` int64.
     classes_ : numpy.ndarray or None
         Class labels of a classification task, in the order of the class indices.
     categories_ : dict
@@ -121,8 +133,10 @@ class TabularDataset(Dataset):
         categories: Mapping[str, list[Any]] | None = None,
         fill_values: Mapping[str, float] | None = None,
         n_dropped: int = 0,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
-        X = _to_float_matrix(features)
+        np_dtype = check_dtype(dtype)
+        X = _to_float_matrix(features, np_dtype)
         n, f = X.shape
         if feature_names is None:
             feature_names = [str(j) for j in range(f)]
@@ -132,17 +146,13 @@ class TabularDataset(Dataset):
                 f"feature_names should have one name per feature column ({f}), "
                 f"but got {len(feature_names)} names"
             )
+        _check_features(features, X, feature_names, source)
         y = None
         if targets is not None:
             if task is None:  # required with targets
                 raise value_error("task", f"one of {list(TASKS)}", task)
             check_choice("task", task, TASKS)
-            y = torch.as_tensor(targets)
-            if task == "multiclass":
-                y = y.reshape(-1).to(torch.int64)
-            else:
-                y = y.reshape(-1, 1).to(torch.float32)
-            y = y.contiguous()
+            y = _encoded_targets(targets, task, classes, X.dtype, source)
             if y.shape[0] != n:
                 raise ValueError(
                     f"features and targets should have the same number of rows, "
@@ -161,12 +171,27 @@ class TabularDataset(Dataset):
         self.fill_values_: dict[str, float] = dict(fill_values or {})
         self.n_dropped_: int = int(n_dropped)
 
+    def _adopt(self, built: Built) -> None:
+        """Hold ``built``'s tensors and encoding (checked and encoded by the converter)."""
+        kw = built.dataset_kwargs()
+        self.features = kw["features"]
+        self.targets = kw["targets"]
+        self.feature_names = list(kw["feature_names"])
+        self.target_name = kw["target_name"]
+        self.task = kw["task"]
+        classes = kw["classes"]
+        self.classes_ = None if classes is None else np.asarray(classes)
+        self.source = kw["source"]
+        self.categories_ = dict(kw["categories"] or {})
+        self.fill_values_ = dict(kw["fill_values"] or {})
+        self.n_dropped_ = int(kw["n_dropped"])
+
     # ------------------------------------------------------------------ constructors
     @classmethod
     def _from_built(cls, built: Built) -> TabularDataset:
         """A dataset of class ``cls`` holding ``built``'s tensors and encoding."""
         ds = cls.__new__(cls)
-        TabularDataset.__init__(ds, **built.dataset_kwargs())
+        TabularDataset._adopt(ds, built)
         return ds
 
     @classmethod
@@ -188,11 +213,13 @@ class TabularDataset(Dataset):
         feature_names: Sequence[str] | None = None,
         target_name: str | None = None,
         missing: str = "error",
+        dtype: torch.dtype = torch.float32,
     ) -> TabularDataset:
         """Build from a numeric ``[N, F]`` array (numpy or torch) and raw target values.
 
         ``y`` holds raw labels or values (any label type for classification); it is
         encoded following ``task`` (inferred when omitted, see :func:`infer_task`).
+        ``dtype`` is the features' dtype (float32 or float64).
         """
         built = tensors_from_arrays(
             X,
@@ -201,6 +228,7 @@ class TabularDataset(Dataset):
             feature_names=feature_names,
             target_name=target_name,
             missing=missing,
+            dtype=dtype,
         )
         return cls._from_built(built)
 
@@ -279,11 +307,14 @@ class TabularDataset(Dataset):
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
-def _to_float_matrix(features: Any) -> torch.Tensor:
+def _to_float_matrix(features: Any, dtype: np.dtype) -> torch.Tensor:
+    want = torch.float64 if dtype == np.float64 else torch.float32
     if isinstance(features, torch.Tensor):
         X = features.detach()
-        if X.dtype != torch.float32:
-            X = X.to(torch.float32)
+        if X.dtype.is_complex or X.dtype == torch.bool:
+            raise TypeError(f"features should be a real-valued tensor, but got dtype {X.dtype}")
+        if X.dtype != want:
+            X = X.to(want)
     else:
         arr = np.asarray(features)
         if arr.dtype.kind not in "biuf":
@@ -291,7 +322,8 @@ def _to_float_matrix(features: Any) -> torch.Tensor:
                 f"features should be a numeric array, but got dtype {arr.dtype}; "
                 "encode non-numeric columns first (files and DataFrames: categorical=[...])"
             )
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        with np.errstate(over="ignore"):
+            arr = np.ascontiguousarray(arr, dtype=dtype)
         if not arr.flags.writeable:
             arr = arr.copy()
         X = torch.from_numpy(arr)
@@ -300,3 +332,88 @@ def _to_float_matrix(features: Any) -> torch.Tensor:
     if X.ndim != 2:
         raise ValueError(f"features should be a 2-D [N, F] matrix, but got shape {tuple(X.shape)}")
     return X.contiguous()
+
+
+def _as_numpy(values: Any) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def _check_features(given: Any, X: torch.Tensor, names: list[str], source: str | None) -> None:
+    """NaN or inf features are an error (a finite value beyond float32, an overflow error);
+    integers that the dtype rounds are counted in a warning, as the readers do."""
+    where = source or "the features"
+    if X.numel() and not bool(torch.isfinite(X.sum()) or torch.isfinite(X).all()):
+        bad = ~torch.isfinite(X)
+        cols = torch.nonzero(bad.any(0)).flatten().tolist()
+        src = _as_numpy(given).reshape(X.shape[0], -1)
+        details = []
+        for j in cols:
+            rows = torch.nonzero(bad[:, j]).flatten()
+            first = int(rows[0])
+            if src.dtype.kind in "iuf" and np.isfinite(src[first, j]):
+                raise overflow_error(names[j], where, f"row {first}", src[first, j].item())
+            details.append(f"column {names[j]!r}: {len(rows)}, first at row {first}")
+        raise MissingValueError(
+            f"{'features' if source is None else f'features of {source}'} have NaN or inf "
+            f"values ({'; '.join(details)}); fill or drop "
+            "them first, or build the dataset with TabularDataset.from_numpy(X, y, "
+            "missing='drop' or 'mean')"
+        )
+    src = _as_numpy(given)
+    if src.dtype.kind not in "iuf" or not src.size:
+        return
+    if src.dtype.kind == "f" and (src.dtype.itemsize <= X.element_size() or X.element_size() == 8):
+        return  # a float type into one as wide: nothing is rounded
+    src = src.reshape(src.shape[0], -1)
+    limit = EXACT_LIMIT[np.dtype(str(X.dtype).removeprefix("torch."))]
+    with np.errstate(invalid="ignore"):
+        if src.max() <= limit and src.min() >= -limit:
+            return
+    check = PrecisionCheck(names, np.dtype(str(X.dtype).removeprefix("torch.")))
+    for j, name in enumerate(names):
+        check.observe_values(name, np.ascontiguousarray(src[:, j]))
+    check.warn(where)
+
+
+def _encoded_targets(
+    targets: Any, task: str, classes: Any, dtype: torch.dtype, source: str | None
+) -> torch.Tensor:
+    """``targets`` as the tensor of ``task``, refusing what no reader would produce: NaN or
+    inf, or a multiclass target that is not a class index (``1.7``, ``-1``, or
+    ``k >= len(classes)``)."""
+    of = "" if source is None else f" of {source}"
+    y = torch.as_tensor(targets).detach()
+    if y.dtype.is_complex:
+        raise TypeError(f"targets should be real numbers, but got dtype {y.dtype}")
+    y = y.reshape(-1) if task == "multiclass" else y.reshape(-1, 1)
+    flat = y.reshape(-1)
+    if flat.dtype.is_floating_point:
+        bad = ~torch.isfinite(flat)
+        if bool(bad.any()):
+            row = int(torch.nonzero(bad)[0])
+            raise MissingValueError(
+                f"targets{of} have {int(bad.sum())} NaN or inf values, first at row "
+                f"{row}; drop those rows first, or build the dataset with "
+                "TabularDataset.from_numpy(X, y, missing='drop')"
+            )
+    if task != "multiclass":
+        return y.to(dtype).contiguous()
+    k = None if classes is None else len(np.asarray(classes).reshape(-1))
+    integral = flat == torch.floor(flat) if flat.dtype.is_floating_point else None
+    ok = flat >= 0 if integral is None else integral & (flat >= 0)
+    if k is not None:
+        ok &= flat < k
+    expected = "integer class indices " + (
+        f"0..{k - 1} (classes= has {k} labels)" if k else "0, 1, 2, ..."
+    )
+    if not bool(ok.all()):
+        row = int(torch.nonzero(~ok)[0])
+        value = flat[row : row + 1].cpu().numpy()[0]  # float32 1.7 shown as 1.7
+        raise TargetError(
+            f"{task} targets{of} should be {expected}, but row {row} has {value!s}; "
+            "encode the labels first (classes_[k] is the label of index k), or pass the "
+            "raw labels to TabularDataset.from_numpy(X, y), which encodes them"
+        )
+    return y.to(torch.int64).contiguous()

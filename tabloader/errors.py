@@ -25,6 +25,9 @@ __all__ = [
     "MissingValueError",
     "TargetError",
     "ModelFileError",
+    "DataChangedError",
+    "AccessError",
+    "StorageError",
 ]
 
 
@@ -69,3 +72,19 @@ class TargetError(TabloaderError, ValueError):
 
 class ModelFileError(TabloaderError, ValueError):
     """A file given to a model loader is not a tabloader model file."""
+
+
+class DataChangedError(TabloaderError, RuntimeError):
+    """A data file changed (size, modification time or Parquet footer) since a stream was
+    planned or its state was saved, or a state comes from other files."""
+
+
+class AccessError(TabloaderError, PermissionError):
+    """A remote file or bucket refused access: no credentials, wrong credentials, or no
+    permission (the message names the URL, never the credentials); or a local file or
+    folder that cannot be read (permissions)."""
+
+
+class StorageError(TabloaderError, OSError):
+    """A remote store could not be reached or kept failing (a timeout, a refused or broken
+    connection, throttling) after the bounded retries."""

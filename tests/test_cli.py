@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -510,19 +511,68 @@ def test_predict_keep_and_missing(tmp_path):
     assert list(pred["prediction"]) == list(est.predict(kept[["a", "b", "c", "d"]]))
 
 
-def test_encoding_latin1_gives_utf8_levels(tmp_path):
+@pytest.fixture(scope="module")
+def latin_model(tmp_path_factory) -> tuple[Path, Path]:
+    """A Latin-1 CSV with a categorical column and the model `train --encoding latin-1` fits."""
+    folder = tmp_path_factory.mktemp("latin")
     df = make_frame("linear", n=90)
     df["island"] = np.array(["Biscoë", "Dréam", "Tørgersen"])[np.arange(90) % 3]
-    data = tmp_path / "latin.csv"
+    data = folder / "latin.csv"
     data.write_bytes(df.to_csv(index=False).encode("latin-1"))
-    model_file = tmp_path / "m.pt"
+    model_file = folder / "m.pt"
     args = ["train", str(data), "--target", "y", "--model", "linear", "--categorical", "island"]
     run(*args, "--encoding", "latin-1", "--quiet", "--out", str(model_file))
+    return data, model_file
+
+
+def test_encoding_latin1_gives_utf8_levels(latin_model):
+    data, model_file = latin_model
     est = trainers.load(model_file)
     assert {"island=Biscoë", "island=Dréam", "island=Tørgersen"} <= set(est.feature_names_in_)
     # predict reads the file with the training run's encoding; --keep gives UTF-8 text
     out = run("predict", str(model_file), str(data), "--keep", "island")
     assert out.stdout.splitlines()[1].startswith("Biscoë,")
+    # evaluate takes --encoding too (here the training run's, given again)
+    res = json.loads(
+        run("evaluate", str(model_file), str(data), "--encoding", "latin-1", "--json").stdout
+    )
+    assert res["rows"] == 90 and res["r2"] > 0.9
+    # inspect reads Latin-1 with --encoding (it refused anything but UTF-8 before)
+    info = json.loads(
+        run("inspect", str(data), "--encoding", "latin-1", "--target", "island", "--json").stdout
+    )
+    assert [c["class"] for c in info["target"]["classes"]] == ["Biscoë", "Dréam", "Tørgersen"]
+
+
+def test_unknown_levels_error_or_ignore(latin_model, tmp_path):
+    data, model_file = latin_model
+    df = pd.read_csv(data, encoding="latin-1")
+    new = df.drop(columns="y").iloc[:6].copy()
+    new["island"] = ["Biscoë", "Fréo", "Dréam", "Fréo", "Tørgersen", "Biscoë"]
+    path = tmp_path / "new.csv"
+    path.write_bytes(new.to_csv(index=False).encode("latin-1"))
+    # by default a level training never saw is an error that names it and the flag
+    proc = run("predict", str(model_file), str(path), check=False)
+    assert proc.returncode == 2 and "Fréo" in proc.stderr, proc.stderr
+    assert "--unknown-levels ignore" in proc.stderr and "unknown_levels=" not in proc.stderr
+    assert "categories=" not in proc.stderr and "train the model on data that has it" in proc.stderr
+    # --unknown-levels ignore: the row gets no level (all zeros in the one-hot columns)
+    out = run("predict", str(model_file), str(path), "--unknown-levels", "ignore")
+    pred = pd.read_csv(__import__("io").StringIO(out.stdout))
+    est = trainers.load(model_file)
+    X = pd.DataFrame(0.0, index=new.index, columns=list(est.feature_names_in_))
+    for c in ("a", "b", "c", "d"):
+        X[c] = new[c].astype(np.float32).astype(np.float64)
+    for i, level in enumerate(new["island"]):
+        if f"island={level}" in X.columns:
+            X.loc[i, f"island={level}"] = 1.0
+    np.testing.assert_allclose(pred["prediction"], est.predict(X), rtol=1e-5, atol=1e-5)
+    # evaluate has the flag too
+    labelled = df.iloc[:6].assign(island=new["island"])
+    lab_path = tmp_path / "lab.csv"
+    lab_path.write_bytes(labelled.to_csv(index=False).encode("latin-1"))
+    res = run("evaluate", str(model_file), str(lab_path), "--unknown-levels", "ignore", "--json")
+    assert json.loads(res.stdout)["rows"] == 6
 
 
 @pytest.mark.parametrize(
@@ -662,14 +712,261 @@ def test_demo_write_data(tmp_path):
     pd.testing.assert_frame_equal(wine, pd.read_parquet(tmp_path / "data" / "wine.parquet"))
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["evaluate", "--help"], ["predict", "--help"]])
-def test_help_does_not_import_torch(argv):
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["evaluate", "--help"], ["predict", "--help"], ["inspect", "{tiny}"]],
+)
+def test_help_and_inspect_do_not_import_torch(tmp_path, argv):
+    write(make_frame("logistic", n=5), tmp_path / "tiny.csv")
+    argv = [a.format(tiny=tmp_path / "tiny.csv") for a in argv]
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "tabloader", *argv],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 0 and "usage: tabloader" in proc.stdout
+    assert proc.returncode == 0 and ("usage: tabloader" in proc.stdout or "5 rows" in proc.stdout)
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert not {m for m in imported if m.split(".")[0] in ("torch", "pandas", "sklearn")}
+
+
+# --------------------------------------------------------------------------- issues 12, 13
+def python_model(tmp_path: Path, df: pd.DataFrame) -> Path:
+    """A model fitted and saved in Python (no CLI process): predict takes it by feature names."""
+    est = trainers.LogisticClassifier(optimizer="lbfgs", max_epochs=50)
+    est.fit(df[["a", "b", "c", "d"]], df["y"]).save(tmp_path / "m.pt")
+    return tmp_path / "m.pt"
+
+
+def one_line_exit_2(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    for n in needles:
+        assert n in proc.stderr, (n, proc.stderr)
+
+
+def test_outputs_that_are_inputs_or_unwritable_are_refused_first(tmp_path):
+    """Checked before the data is read (the bad --target would fail there) or a model
+    trained, and before torch loads: an output that is an input (also through a link or
+    another relative path), a directory, a device, a missing folder; the input survives."""
+    df = make_frame("logistic", n=40)
+    data = write(df, tmp_path / "in.csv")
+    model = python_model(tmp_path, df)
+    before = data.read_bytes(), model.read_bytes()
+    (tmp_path / "link.csv").symlink_to("in.csv")
+    (tmp_path / "outdir").mkdir()
+    hive = tmp_path / "hive" / "k=1"
+    hive.mkdir(parents=True)
+    write(df, hive / "part.parquet")
+    train = ["train", "in.csv", "--target", "nope", "--model", "logistic"]
+    cases = [
+        (["predict", "m.pt", "in.csv", "--out", "in.csv"], "--out in.csv is the input DATA"),
+        (["predict", "m.pt", "in.csv", "--out", "./link.csv"], "is the input DATA (in.csv)"),
+        (["predict", "m.pt", "in.csv", "--out", "../" + tmp_path.name + "/in.csv"], "DATA"),
+        ([*train, "--out", "in.csv"], "--out in.csv is the input DATA"),
+        ([*train, "--out", "link.csv", "--plot", "l.png"], "is the input DATA"),
+        ([*train, "--out", "outdir"], "--out outdir is a directory"),
+        ([*train, "--out", "no/such/dir/m.pt"], "does not exist; create it first"),
+        ([*train, "--out", "/dev/null"], "not a regular file"),
+        ([*train, "--out", "x.png", "--plot", "x.png"], "--out and --plot are the same file"),
+        (["train", "hive", "--target", "y", "--out", "hive/k=1/m.pt"], "inside the input"),
+        (["evaluate", "m.pt", "in.csv", "--plot", "outdir"], "--plot should be"),
+        (["predict", "m.pt", "in.csv", "--out", "p.json"], "--out should be a file name"),
+        ([*train, "--device", "gpu"], "--device should be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        ([*train, "--worker-timeout", "5"], "--worker-timeout applies to worker processes"),
+        ([*train, "--persistent-workers"], "--num-workers is 0"),
+    ]
+    for argv, needle in cases:
+        one_line_exit_2(run(*argv, check=False, cwd=tmp_path), needle)
+    # standard output redirected to the input: refused before anything is written
+    cmd = " ".join(f"'{c}'" for c in [*COMMAND, "predict", "m.pt", "in.csv"])
+    proc = subprocess.run(
+        ["bash", "-c", f"{cmd} >> in.csv"], capture_output=True, text=True, cwd=tmp_path
+    )
+    one_line_exit_2(proc, "standard output is redirected to the input DATA")
+    assert (data.read_bytes(), model.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "hive",
+        "in.csv",
+        "link.csv",
+        "m.pt",
+        "outdir",
+    ]
+
+
+def test_device_cuda_without_cuda_is_a_usage_error(tmp_path):
+    data = write(make_frame("linear", n=30), tmp_path / "d.csv")
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [*COMMAND, "train", str(data), "--target", "y", "--device", "cuda"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    one_line_exit_2(proc, "--device cuda needs a CUDA GPU", "--device cpu")
+    assert "internal error" not in proc.stderr and "AssertionError" not in proc.stderr
+
+
+def test_predict_into_a_full_disk_exits_1_in_one_line(tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    df = make_frame("logistic", n=40)
+    write(df, tmp_path / "in.csv")
+    python_model(tmp_path, df)
+    cmd = " ".join(f"'{c}'" for c in [*COMMAND, "predict", "m.pt", "in.csv"])
+    proc = subprocess.run(
+        ["bash", "-c", f"{cmd} > /dev/full"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("tabloader predict: failed: ") and proc.stderr.count("\n") == 1
+    assert "No space left on device" in proc.stderr and "please report" not in proc.stderr
+
+
+def test_save_failures_exit_1_and_interrupts_130_without_leftovers(tmp_path, monkeypatch, capsys):
+    """torch's serializer fails ("enforce fail at inline_container.cc"): exit 1 in one
+    plain line; the same failure caused by Ctrl-C during the save: 130. No file is left."""
+    import signal
+
+    import torch
+
+    from tabloader.cli import main
+
+    data = write(make_frame("linear", n=60), tmp_path / "d.csv")
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["train", str(data), "--target", "y", "--model", "linear", "--optimizer", "lbfgs",
+            "--max-epochs", "20", "--quiet", "--device", "cpu", "--out", str(out / "m.pt")]  # fmt: skip
+
+    def full_disk(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 64 vs 0")
+
+    def interrupted(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 partial")
+        try:  # the signal arrives inside the write; torch turns it into a RuntimeError
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise RuntimeError("[enforce fail at inline_container.cc:588] . write failed") from None
+
+    for fake, status, words in ((full_disk, 1, "failed: could not write --out"),
+                                (interrupted, 130, "interrupted")):  # fmt: skip
+        monkeypatch.setattr(torch, "save", fake)
+        assert main(argv) == status
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("tabloader train: ") and words in err and "\n" not in err, err
+        assert "please report" not in err
+        assert list(out.iterdir()) == []  # no model, no temporary file
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_predict_on_a_stream_says_what_to_do(tmp_path):
+    from tabloader.datasets import CsvStream
+    from tabloader.loaders import make_loader
+
+    df = make_frame("logistic", n=40)
+    data = write(df, tmp_path / "d.csv")
+    est = trainers.LogisticClassifier(optimizer="lbfgs", max_epochs=20)
+    est.fit(df[["a", "b", "c", "d"]], df["y"])
+    stream = CsvStream(str(data), target="y", batch_size=8)
+    for X in (stream, make_loader(stream)):
+        for method in (est.predict, est.predict_proba, est.decision_function):
+            with pytest.raises(TypeError, match="yields batches in its own order; predict on"):
+                method(X)
+
+
+def test_inspect_lists_hive_partition_columns(tmp_path):
+    df = make_frame("linear", n=60)
+    df["region"] = np.array(["north", "south", "east"])[np.arange(60) % 3]
+    df.loc[[1, 4], "a"] = np.nan
+    df.to_parquet(tmp_path / "sales", partition_cols=["region"])
+    res = json.loads(run("inspect", str(tmp_path / "sales"), "--target", "region", "--json").stdout)
+    cols = {c["name"]: c for c in res["columns"]}
+    assert list(cols) == ["a", "b", "c", "d", "y", "region"] and res["rows"] == 60
+    assert cols["region"]["partition"] and cols["a"]["missing"] == 2
+    assert {c["class"]: c["count"] for c in res["target"]["classes"]} == {
+        "east": 20,
+        "north": 20,
+        "south": 20,
+    }
+    assert "(partition)" in run("inspect", str(tmp_path / "sales")).stdout
+
+
+@pytest.mark.slow  # three failing runs at once, about 10 s on 2 busy cores
+def test_environment_failures_exit_1_and_sigint_130(tmp_path):
+    """Ctrl-C while training: 130, nothing written. A killed DataLoader worker, a dead peer
+    rank under torchrun: 1, one plain line, not "internal error ... please report it"."""
+    import signal
+    import socket
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.standard_normal((20_000, 4)), columns=["a", "b", "c", "d"])
+    df["y"] = df @ np.array([1.0, 2.0, 3.0, 4.0])
+    df.loc[5, "a"] = np.nan  # --missing drop warns once the data is read: the start signal
+    write(df, tmp_path / "big.csv")
+    slow = ["train", "big.csv", "--target", "y", "--task", "regression", "--missing", "drop",
+            "--optimizer", "sgd", "--batch-size", "16", "--lr", "1e-6", "--max-epochs",
+            "100000", "--val-fraction", "0", "--device", "cpu"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONWARNINGS", "RANK")}
+    env.update(OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def start(*extra: str, **more: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [*COMMAND, *slow, *extra], cwd=tmp_path, env={**env, **more}, text=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    ranks = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+             "TABLOADER_DIST_TIMEOUT": "60"}  # fmt: skip
+    interrupted = start("--out", "m.pt")
+    workers = start("--num-workers", "1", "--persistent-workers", "--worker-timeout", "120")
+    rank0 = start(**ranks, RANK="0", LOCAL_RANK="0")
+    rank1 = start(**ranks, RANK="1", LOCAL_RANK="1")
+    try:
+        for p in (interrupted, workers, rank0):  # training has begun
+            assert "--missing drop dropped 1 of" in p.stderr.readline()
+        interrupted.send_signal(signal.SIGINT)
+        rank1.kill()
+        victims: list[str] = []
+        deadline = time.monotonic() + 120
+        while not victims and time.monotonic() < deadline:  # the worker, under the forkserver
+            kids = subprocess.run(["ps", "-o", "pid=", "--ppid", str(workers.pid)],
+                                  capture_output=True, text=True).stdout.split()  # fmt: skip
+            victims = [g for k in kids for g in subprocess.run(
+                ["ps", "-o", "pid=", "--ppid", k], capture_output=True, text=True).stdout.split()]  # fmt: skip
+            time.sleep(0.2)
+        for v in victims:
+            os.kill(int(v), signal.SIGKILL)
+        errs = [p.communicate(timeout=180)[1] for p in (interrupted, workers, rank0)]
+    finally:
+        for p in (interrupted, workers, rank0, rank1):
+            p.kill()
+    assert interrupted.returncode == 130 and errs[0].strip() == "tabloader train: interrupted"
+    for p, err, words in ((workers, errs[1], "worker"), (rank0, errs[2], "another rank died")):
+        assert p.returncode == 1, err
+        assert err.startswith("tabloader train: failed: ") and words in err, err
+        assert err.count("\n") == 1 and "please report" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
+
+
+def test_datasets_namespace_is_lazy_and_complete(tmp_path):
+    """``tabloader.datasets`` loads its names on first use (``inspect`` without torch), and
+    every name of ``__all__`` is there, in ``dir()`` and through ``import *``."""
+    write(make_frame("linear", n=10), tmp_path / "d.csv")
+    code = (
+        "import sys\n"
+        "import tabloader.datasets as d\n"
+        "from tabloader.datasets import inspect_source, infer_task\n"
+        "assert 'torch' not in sys.modules\n"
+        "assert set(d._LAZY) == set(d.__all__) and set(d.__all__) <= set(dir(d))\n"
+        "from tabloader.datasets import TabularDataset\n"
+        "assert len(TabularDataset.from_path('d.csv', target='y')) == 10  # readers registered\n"
+        "ns = {}\n"
+        "exec('from tabloader.datasets import *', ns)\n"
+        "assert set(d.__all__) <= set(ns)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr

@@ -1618,3 +1618,334 @@ def test_fixed_integer_levels_match_text_or_numbers():
     np.testing.assert_array_equal(ds.features.numpy(), f32([[0, 1, 0], [0, 0, 1]]))
     with pytest.raises(ValueError, match=r"categories should only name categorical columns"):
         TabularDataset.from_pandas(df, target="y", categorical=["k"], categories={"y": [1]})
+
+
+# =========================================================================== issues 12 and 13
+ALL_READERS = ("csv", "parquet", "csv-stream", "parquet-stream", "read_dataset")
+
+
+def read_any(kind: str, path: Path, **kw):
+    """``(features, targets, reader)`` of ``path`` read by reader ``kind`` (streams whole)."""
+    from tabloader.datasets import CsvStream, ParquetStream
+
+    if kind.endswith("stream"):
+        cls = CsvStream if kind.startswith("csv") else ParquetStream
+        s = cls(path, batch_size=3, **kw)
+        batches = list(s)
+        X = torch.cat([b[0] if isinstance(b, tuple) else b for b in batches])
+        y = torch.cat([b[1] for b in batches]) if isinstance(batches[0], tuple) else None
+        return X, y, s
+    ds = (read_dataset if kind == "read_dataset" else READERS[kind])(path, **kw)
+    return ds.features, ds.targets, ds
+
+
+def _fmt(kind: str, path: Path) -> str:
+    return "parquet" if kind.startswith("parquet") or path.suffix == ".parquet" else "csv"
+
+
+IDS = [2**53 + k for k in range(1, 9)]  # float32 (and float64 for the odd ones) round them
+
+
+@pytest.mark.parametrize("kind", ALL_READERS)
+def test_integers_float32_rounds_warn_once_per_column_in_every_reader(tmp_path, kind):
+    df = pd.DataFrame({"id": IDS, "x": np.arange(8) / 4, "y": np.arange(8) / 2})
+    fmt = "parquet" if kind.startswith("parquet") else "csv"
+    p = write(df, tmp_path / "ids", fmt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X, _, _ = read_any(kind, p, target="y")
+    msgs = [str(w.message) for w in caught]
+    assert len(msgs) == 1, msgs  # one per column: 'x' holds no large integer
+    assert str(p) in msgs[0] and "column 'id'" in msgs[0] and "8 integer values" in msgs[0]
+    assert "dtype=torch.float64" in msgs[0] and f"{IDS[0]} becomes {2**53}" in msgs[0]
+    assert X.dtype == torch.float32
+
+
+@pytest.mark.parametrize("kind", ALL_READERS)
+def test_dtype_float64_keeps_integers_exact_without_a_warning(tmp_path, kind):
+    ids = [2**40 + k for k in range(1, 9)]  # exact in float64, rounded by float32
+    df = pd.DataFrame({"id": ids, "y": ["a", "b"] * 4})
+    fmt = "parquet" if kind.startswith("parquet") else "csv"
+    p = write(df, tmp_path / "ids", fmt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        X, y, _ = read_any(kind, p, target="y", dtype=torch.float64)
+    assert X.dtype == torch.float64 and y.dtype == torch.float64  # a binary target follows
+    np.testing.assert_array_equal(X.numpy().ravel(), np.array(ids, dtype=np.float64))
+    with pytest.warns(UserWarning, match=r"column 'id' .* 8 integer values that float32"):
+        read_any(kind, p, target="y")
+
+
+def test_float64_warns_for_integers_beyond_2_53_and_frames_and_tensors_check_too(tmp_path):
+    df = pd.DataFrame({"id": IDS, "y": np.arange(8.0)})
+    with pytest.warns(UserWarning, match=r"4 integer values that float64 cannot hold"):
+        TabularDataset.from_pandas(df, target="y", dtype=torch.float64)
+    with pytest.warns(UserWarning, match=r"column 'id' in <DataFrame> has 8 integer values"):
+        TabularDataset.from_pandas(df, target="y")
+    with pytest.warns(UserWarning, match=r"column '0' in the features has 8 integer values"):
+        TabularDataset(np.array(IDS).reshape(-1, 1))
+    with pytest.warns(UserWarning, match=r"column '0' in <arrays> has 8 integer values"):
+        TabularDataset.from_numpy(np.array(IDS), np.arange(8.0))
+    ds = TabularDataset(torch.tensor(IDS).reshape(-1, 1) // 2**30, dtype=torch.float64)
+    assert ds.features.dtype == torch.float64
+
+
+def test_dtype_argument_policy_and_float64_loaders(tmp_path, frame):
+    from tabloader.loaders import make_loader
+
+    p = write(frame, tmp_path / "d", "csv")
+    with pytest.raises(ValueError, match=r"dtype should be torch.float32 or torch.float64"):
+        CsvDataset(p, target="y", dtype=torch.int64)
+    with pytest.raises(TypeError, match=r"dtype should be torch.float32 or torch.float64"):
+        CsvDataset(p, target="y", dtype=3)
+    ds = CsvDataset(p, target="y", dtype=torch.float64, missing="mean")
+    assert ds.features.dtype == torch.float64 and ds.targets.dtype == torch.float64
+    X, y = next(iter(make_loader(ds, batch_size=4, shuffle=True, seed=0)))
+    assert X.dtype == torch.float64 and y.dtype == torch.float64
+    from tabloader.datasets import CsvStream
+
+    s = CsvStream(p, target="y", dtype=torch.float64, batch_size=5, shuffle=True, seed=1)
+    X = torch.cat([b[0] for b in s])  # the shuffle buffer holds float64 rows too
+    assert X.dtype == torch.float64
+    np.testing.assert_array_equal(_sorted_rows(X.numpy()), _sorted_rows(ds.features.numpy()))
+
+
+def test_large_integers_in_a_clean_csv_are_not_rounded_by_the_fast_parser(tmp_path):
+    """The pandas fast path parsed straight to float32, rounding 16777217 unseen."""
+    p = write_text(tmp_path / "t.csv", "a,y\n16777217,1\n2,0\n")
+    ds = CsvDataset(p, target="y", dtype=torch.float64, task="regression")
+    assert ds.features[0, 0].item() == 16777217.0
+    with pytest.warns(UserWarning, match=r"1 integer value that float32 .*16777217 becomes"):
+        CsvDataset(p, target="y", task="regression")
+
+
+LATIN1 = "a,c,y\n1,café,0.5\n2,thé,1.5\n3,café,2.5\n".encode("latin-1")
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv-stream", "read_dataset"])
+def test_latin1_without_encoding_is_a_parse_error_naming_line_and_encoding(tmp_path, kind):
+    p = tmp_path / "l1.csv"
+    p.write_bytes(LATIN1)
+    with pytest.raises(errors.ParseError) as ei:
+        read_any(kind, p, target="y", categorical=["c"])
+    msg = str(ei.value)
+    assert str(p) in msg and "line 2" in msg and "0xe9" in msg and "encoding='latin-1'" in msg
+    h = tmp_path / "h.csv"  # in the header: before any column is resolved
+    h.write_bytes("größe,y\n1,2\n".encode("latin-1"))
+    with pytest.raises(errors.ParseError, match=r"h.csv is not valid utf8 text.*line 1"):
+        read_any(kind, h, target="y")
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv-stream", "read_dataset"])
+def test_encoding_gives_str_levels_in_every_csv_reader(tmp_path, kind):
+    p = tmp_path / "l1.csv"
+    p.write_bytes(LATIN1)
+    X, _, r = read_any(kind, p, target="y", categorical=["c"], encoding="latin-1")
+    assert r.categories_ == {"c": ["café", "thé"]} and r.feature_names[1] == "c=café"
+    np.testing.assert_array_equal(X.numpy()[:, 1:], f32([[1, 0], [0, 1], [1, 0]]))
+
+
+def _corrupt_checksummed_parquet(tmp_path: Path) -> Path:
+    n = 500
+    t = pa.table({"a": np.arange(n, dtype=np.float64), "y": np.arange(n) % 2 * 1.0})
+    p = tmp_path / "c.parquet"
+    pq.write_table(t, p, write_page_checksum=True, compression="none", use_dictionary=False)
+    raw = bytearray(p.read_bytes())
+    pos = raw.find(np.array([100.0]).tobytes())
+    raw[pos : pos + 8] = np.array([np.nan]).tobytes()  # a NaN, where checksums see a change
+    p.write_bytes(bytes(raw))
+    return p
+
+
+@pytest.mark.parametrize("kind", ["parquet", "parquet-stream", "read_dataset"])
+def test_corrupt_parquet_page_is_a_parse_error_not_missing_values(tmp_path, kind):
+    p = _corrupt_checksummed_parquet(tmp_path)
+    with pytest.raises(errors.ParseError, match=re.escape(str(p)) + r".*checksum"):
+        read_any(kind, p, target="y")
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "kw", "exc", "match"),
+    [
+        ([[np.nan], [1.0]], [0.0, 1.0], {"task": "regression"}, errors.MissingValueError,
+         r"features have NaN or inf values \(column '0': 1, first at row 0\)"),
+        ([[np.inf], [1.0]], None, {}, errors.MissingValueError, r"NaN or inf"),
+        (np.array([[1e39], [1.0]]), None, {}, errors.ParseError, r"1e\+39 .*float32 range"),
+        ([[0.0], [1.0]], [1.7, 0.0], {"task": "multiclass"}, errors.TargetError,
+         r"integer class indices 0, 1, 2, ..., but row 0 has 1.7"),
+        ([[0.0], [1.0]], [0, -1], {"task": "multiclass", "classes": ["a", "b", "c"]},
+         errors.TargetError, r"class indices 0..2 \(classes= has 3 labels\), but row 1 has -1"),
+        ([[0.0], [1.0]], [0, 5], {"task": "multiclass", "classes": ["a", "b", "c"]},
+         errors.TargetError, r"but row 1 has 5"),
+        ([[0.0], [1.0]], [0.5, np.nan], {"task": "regression"}, errors.MissingValueError,
+         r"targets have 1 NaN or inf values, first at row 1"),
+    ],
+)  # fmt: skip
+def test_constructor_validates_like_the_readers(X, y, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        TabularDataset(torch.as_tensor(np.asarray(X, dtype=np.float64)), y, **kw)
+    ok = TabularDataset(
+        torch.zeros(2, 1), torch.tensor([2, 0]), task="multiclass", classes=[0, 1, 2]
+    )
+    assert ok.targets.tolist() == [2, 0]
+
+
+def test_truncated_gz_is_a_parse_error_naming_the_file(tmp_path, frame):
+    import gzip
+
+    from tabloader.datasets import CsvStream
+
+    big = pd.concat([frame] * 4000, ignore_index=True)
+    raw = gzip.compress(big.to_csv(index=False).encode())
+    p = tmp_path / "t.csv.gz"
+    p.write_bytes(raw[: len(raw) // 2])  # the header reads fine, the data ends early
+    for read in (
+        lambda: CsvDataset(p, target="y"),
+        lambda: list(CsvStream(p, target="y", batch_size=100)),
+        lambda: read_dataset(p, target="y"),
+    ):
+        with pytest.raises(errors.ParseError, match=re.escape(str(p)) + r".*truncated"):
+            read()
+    small = tmp_path / "s.csv.gz"
+    small.write_bytes(raw[:20])  # even the header is cut
+    with pytest.raises(errors.ParseError, match=re.escape(str(small))):
+        CsvDataset(small, target="y")
+
+
+def test_unreadable_directory_is_an_access_error_not_an_empty_one(tmp_path, frame, monkeypatch):
+    import os
+
+    write(frame, tmp_path / "d" / "ok", "csv")
+    locked = tmp_path / "d" / "locked"
+    write(frame, locked / "more", "csv")
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(locked):  # (the tests run as root: chmod cannot lock it)
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(errors.AccessError, match=re.escape(str(locked)) + r" cannot be read"):
+        CsvDataset(tmp_path / "d", target="y")
+    with pytest.raises(PermissionError):  # the builtin too
+        read_dataset(tmp_path / "d", target="y")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_hadoop_part_files_without_suffix_are_read(tmp_path, frame, fmt):
+    d = tmp_path / "out"
+    for i, part in enumerate([frame.iloc[:6], frame.iloc[6:]]):
+        write(part, d / f"part-0000{i}", fmt).rename(d / f"part-0000{i}")
+    (d / "_SUCCESS").write_text("")
+    for read in (READERS[fmt], read_dataset):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ds = read(d, target="y")
+        assert_frame_tensors(ds, frame, "y")
+    assert len(read_dataset(d, target="y", format=fmt)) == len(frame)
+    with pytest.raises(ValueError, match=r"format should be one of \['csv', 'parquet'\]"):
+        read_dataset(d, target="y", format="json")
+
+
+def test_other_files_in_a_folder_are_named_in_a_warning(tmp_path, frame):
+    d = tmp_path / "mixed"
+    write(frame, d / "a", "csv")
+    write(frame, d / "b", "parquet")  # a known suffix of the other format
+    (d / "notes.md").write_text("# about this data\n")
+    write(frame, d / "tmp", "parquet").rename(d / "part-00009")  # no suffix, Parquet inside
+    with pytest.warns(UserWarning) as caught:
+        ds = CsvDataset(d, target="y")
+    msg = str(caught[0].message)
+    assert len(ds) == len(frame) and "skipped 3 files" in msg
+    for name in ("b.parquet", "notes.md", "part-00009"):
+        assert name in msg
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv-stream", "csv.gz-stream"])
+def test_quoted_header_with_a_line_break_is_read_as_pandas_reads_it(tmp_path, kind):
+    import gzip
+
+    text = '"a\nb",c,y\n1,2,3\n3,4,5\n5,x,7\n'
+    p = tmp_path / ("h.csv.gz" if "gz" in kind else "h.csv")
+    p.write_bytes(gzip.compress(text.encode()) if "gz" in kind else text.encode())
+    kind = kind.replace(".gz", "")
+    with pytest.raises(errors.ParseError, match=r"column 'c' .* row 2 \(line 5\) has 'x'"):
+        read_any(kind, p, target="y")
+    X, _, r = read_any(kind, p, target="y", categorical=["c"])
+    assert r.feature_names[0] == "a\nb" == pd.read_csv(p).columns[0]
+    np.testing.assert_array_equal(X.numpy()[:, 0], f32([1, 3, 5]))
+
+
+@pytest.mark.parametrize("kind", [*ALL_READERS, "pandas"])
+def test_unknown_levels_ignore_encodes_an_unseen_level_as_zeros(tmp_path, kind):
+    df = pd.DataFrame({"c": ["a", "z", None, "b"], "x": [1.0, 2, 3, 4], "y": [0, 1, 0, 1]})
+    p = write(df, tmp_path / "u", "parquet" if kind.startswith("parquet") else "csv")
+    kw = {"target": "y", "categorical": ["c"], "categories": {"c": ["a", "b"]}}
+    kw["missing"] = "drop"  # the missing level is still a missing value, not an unknown one
+
+    def read(**more):
+        if kind == "pandas":
+            ds = TabularDataset.from_pandas(df, **kw, **more)
+            return ds.features, ds.targets, ds
+        return read_any(kind, p, **kw, **more)
+
+    with pytest.raises(errors.SchemaError, match=r"level 'z' at row 1.*unknown_levels='ignore'"):
+        read()
+    with pytest.warns(UserWarning, match=r"dropped 1 of 4 rows"):
+        X, _, r = read(unknown_levels="ignore")
+    assert r.feature_names == ["c=a", "c=b", "x"]
+    np.testing.assert_array_equal(X.numpy(), f32([[1, 0, 1], [0, 0, 2], [0, 1, 4]]))
+    with pytest.raises(ValueError, match=r"unknown_levels should be one of \['error', 'ignore'\]"):
+        read(unknown_levels="zero")
+
+
+@pytest.mark.parametrize(
+    ("text", "delim"),
+    [("a;b;y\n1;2;3\n", ";"), ("a\tb\ty\n1\t2\t3\n", "\t"), ("a|b|y\n1|2|3\n", "|")],
+)
+@pytest.mark.parametrize("kind", ["csv", "csv-stream"])
+def test_one_column_header_says_which_delimiter_it_looks_like(tmp_path, text, delim, kind):
+    p = write_text(tmp_path / "d.csv", text)
+    with pytest.raises(errors.ColumnNotFoundError) as ei:
+        read_any(kind, p, target="y")
+    assert f"looks {delim!r}-separated: pass delimiter={delim!r}" in str(ei.value)
+    with pytest.raises(errors.ParseError, match=re.escape(f"pass delimiter={delim!r}")):
+        read_any(kind, p)  # no target: the one column is not a number
+    X, _, _ = read_any(kind, p, target="y", delimiter=delim)
+    np.testing.assert_array_equal(X.numpy(), f32([[1, 2]]))
+
+
+def test_ragged_rows_of_a_one_column_header_suggest_the_delimiter(tmp_path):
+    p = write_text(tmp_path / "d.csv", "a;b;y\n1,5;2,5;3\n")
+    with pytest.raises(errors.ParseError, match=r"ragged row .*line 2 has 3 fields.*delimiter=';'"):
+        CsvDataset(p)
+
+
+@pytest.mark.parametrize("kind", ["csv", "csv-stream"])
+def test_decimal_comma_gets_a_decimal_hint_not_categorical(tmp_path, kind):
+    p = write_text(tmp_path / "d.csv", "a;b;y\n1,5;2;3\n2,25;4;5\n")
+    with pytest.raises(errors.ParseError) as ei:
+        read_any(kind, p, target="y", delimiter=";")
+    msg = str(ei.value)
+    assert "'1,5'" in msg and "decimal comma" in msg and "decimal=','" in msg
+    assert "sep=';'" in msg and "categorical" not in msg
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_bad_column_is_reported_in_one_error(tmp_path, fmt):
+    df = pd.DataFrame({"a": ["1", "x"], "b": [1.0, 2.0], "c": ["3", "zz"], "y": [0.0, 1.0]})
+    p = write(df, tmp_path / "bad", fmt)
+    with pytest.raises(errors.ParseError) as ei:
+        READERS[fmt](p, target="y")
+    msg = str(ei.value)
+    assert msg.startswith(f"2 feature columns in {p} should be numeric, but are not:")
+    assert "column 'a': row 1" in msg and "'x'" in msg and "column 'c': row 1" in msg
+    assert "pass categorical=['a', 'c']" in msg
+
+
+def test_a_stray_quote_in_a_header_name_does_not_open_a_field(tmp_path):
+    p = write_text(tmp_path / "q.csv", 'a"b,y\n1,2\n3,4\n')
+    ds = CsvDataset(p, target="y")
+    assert ds.feature_names == ['a"b'] == list(pd.read_csv(p).columns[:1])
+    np.testing.assert_array_equal(ds.features.numpy().ravel(), f32([1, 3]))

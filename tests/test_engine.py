@@ -2,7 +2,8 @@
 
 For random tables (numeric, boolean and categorical features, text/integer/boolean labels
 or a regression target, missing values under each policy, 1-4 files, with or without a
-header, values that overflow float32) ``CsvDataset``/``ParquetDataset`` and
+header, values that overflow float32, integers that float32 or float64 rounds, float32 or
+float64 tensors, fixed categorical levels with unknown_levels="error" or "ignore") ``CsvDataset``/``ParquetDataset`` and
 ``CsvStream``/``ParquetStream`` must give identical tensors, feature names, classes,
 categories, fill values, dropped-row counts and warnings, or the same error class and
 message: both learn one encoding and convert through one converter.
@@ -52,6 +53,9 @@ def tables(draw: Any) -> dict[str, Any]:
     c = [cell(draw(st.booleans()), p_missing) for _ in range(n)]
     k = [cell(draw(st.sampled_from(["u", "v", "w"])), p_missing) for _ in range(n)]
     k[0] = k[0] or "u"  # at least one level
+    # integers float32 (or even float64) rounds: both paths count them in one warning
+    big = st.sampled_from([3, 2**24 + 1, 2**53 + 1, -(2**40) - 3, 2**24])
+    i = [cell(draw(big), p_missing / 2) for _ in range(n)]
     if label == "regression":
         y = [
             OVERFLOW if draw(maybe) < p_over else cell(draw(quarters), p_missing) for _ in range(n)
@@ -60,13 +64,16 @@ def tables(draw: Any) -> dict[str, Any]:
         y = [cell(draw(st.sampled_from(LABELS[label])), p_missing / 2) for _ in range(n)]
     cuts = sorted(draw(st.sets(st.integers(1, n - 1), max_size=min(3, n - 1))))
     return {
-        "columns": {"a": a, "b": b, "c": c, "k": k, "y": y},
+        "columns": {"a": a, "b": b, "c": c, "k": k, "i": i, "y": y},
         "label": label,
         "cuts": [0, *cuts, n],
         "missing": draw(st.sampled_from(["drop", "mean", "error"])),
         "header": draw(st.booleans()),
         "fmt": draw(st.sampled_from(["parquet", "csv"])),
         "task": draw(st.sampled_from([None, "given"])),
+        "dtype": draw(st.sampled_from([torch.float32, torch.float64])),
+        # fixed levels without "w": an error, or all zeros with unknown_levels="ignore"
+        "levels": draw(st.sampled_from([None, "error", "ignore"])),
     }
 
 
@@ -86,6 +93,7 @@ def _write(case: dict[str, Any], tmp: str) -> list[str]:
         "b": pa.int64(),
         "c": pa.bool_(),
         "k": pa.string(),
+        "i": pa.int64(),
         "y": pa.float64()
         if case["label"] == "regression"
         else pa.array(LABELS[case["label"]]).type,
@@ -113,7 +121,11 @@ def _spec(case: dict[str, Any]) -> dict[str, Any]:
         "target": -1 if csv_headless else "y",
         "categorical": [3] if csv_headless else ["k"],
         "missing": case["missing"],
+        "dtype": case["dtype"],
     }
+    if case["levels"] is not None:
+        spec["categories"] = {"3" if csv_headless else "k": ["u", "v"]}
+        spec["unknown_levels"] = case["levels"]
     if case["task"] is not None:
         spec["task"] = {"regression": "regression", "text2": "binary", "bool": "binary"}.get(
             case["label"], "multiclass"

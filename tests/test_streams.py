@@ -778,3 +778,359 @@ def test_hive_partition_keys_are_columns_as_in_parquet_dataset(tmp_path, shuffle
     ids = X[:, stream.feature_names.index("id")].long()
     years = X[:, stream.feature_names.index("year")].long()
     assert torch.equal(years, torch.as_tensor(df["year"].to_numpy())[ids])
+
+
+# ------------------------------------------------- issue 12: fingerprints, resume, harness
+def _bench():
+    """benchmarks/bench_exactly_once.py (the randomised trial function), as a module."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_exactly_once.py"
+    mod = sys.modules.get("bench_exactly_once")
+    if mod is None:
+        spec = importlib.util.spec_from_file_location("bench_exactly_once", path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["bench_exactly_once"] = mod  # dataclasses look their module up
+        spec.loader.exec_module(mod)
+    return mod
+
+
+def _write_csv(path, df: pd.DataFrame) -> str:
+    df.to_csv(path, index=False)
+    return str(path)
+
+
+def _later(path) -> None:
+    """Give ``path`` a modification time one second later (a change noticed by time)."""
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+
+def test_fingerprint_has_size_time_and_parquet_footer(tmp_path):
+    from tabloader.datasets._fingerprint import differences, fingerprint
+
+    p = _write_parquet(tmp_path / "d.parquet", _frame(50), 20)
+    fp = fingerprint(p, parquet=True)
+    assert fp["path"] == p and fp["size"] == os.path.getsize(p)
+    assert fp["mtime_ns"] == os.stat(p).st_mtime_ns
+    assert (fp["num_rows"], fp["row_groups"]) == (50, 3) and len(fp["footer"]) == 32
+    assert json.loads(json.dumps(fp)) == fp and fingerprint(p, parquet=True) == fp
+    # other values, same rows, same size and time: only the footer (statistics) tells
+    other = dict(fp, footer="0" * 32)
+    assert differences(fp, other) == ["the Parquet footer (column chunks and statistics) differs"]
+    c = _write_csv(tmp_path / "d.csv", _frame(5))
+    assert set(fingerprint(c)) == {"path", "size", "mtime_ns"}
+
+
+def test_csv_grown_between_epochs_is_refused(tmp_path):
+    """Old code: epoch 1 silently read the 40 planned rows of an 80-row file."""
+    from tabloader.errors import DataChangedError
+
+    path = _write_csv(tmp_path / "a.csv", _frame(40))
+    s = CsvStream(path, target="yr", features=["id"], batch_size=10)
+    assert len(_ids(s, s)) == 40
+    _write_csv(path, pd.concat([_frame(40), _frame(40, start=40)]))
+    with pytest.raises(
+        DataChangedError,
+        match=r"data file .*a\.csv changed since the stream was planned \(size (\d+) -> "
+        r"(\d+) bytes; modified .*\), noticed at the start of epoch 1; create the stream again",
+    ):
+        list(s)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_file_truncated_mid_read_raises_data_changed(tmp_path, fmt):
+    """Old code: ``RuntimeError: generator raised StopIteration`` (CSV)."""
+    from tabloader.errors import DataChangedError
+
+    df = _frame(200)
+    if fmt == "csv":
+        path = _write_csv(tmp_path / "a.csv", df)
+        s = CsvStream(path, target="yr", features=["id"], batch_size=10, block_size=500)
+    else:
+        path = _write_parquet(tmp_path / "a.parquet", df, 50)
+        s = ParquetStream(path, target="yr", features=["id"], batch_size=10, chunk_rows=10)
+    it = iter(s)
+    next(it)
+    if fmt == "csv":
+        _write_csv(path, df.iloc[:60])
+    else:
+        with open(path, "r+b") as fh:
+            fh.truncate(os.path.getsize(path) // 2)
+    with pytest.raises(DataChangedError, match=r"a\.(csv|parquet) changed since the stream"):
+        list(it)
+
+
+def test_state_carries_files_and_refuses_other_files(tmp_path):
+    """Old code: a rename that reorders the files, or a file replaced by one with the same
+    rows, resumed silently over other rows."""
+    from tabloader.errors import DataChangedError
+
+    d = tmp_path / "data"
+    d.mkdir()
+    _write_parquet(d / "b.parquet", _frame(30), 10)
+    _write_parquet(d / "c.parquet", _frame(30, 1, 30), 10)
+    kw = dict(target="yr", features=["id"], batch_size=8)
+    s = ParquetStream(d, **kw)
+    it = iter(s)
+    next(it)
+    state = json.loads(json.dumps(s.state_dict()))
+    assert [f["path"] for f in state["files"]] == [str(d / "b.parquet"), str(d / "c.parquet")]
+    assert {"size", "mtime_ns", "num_rows", "row_groups", "footer"} <= set(state["files"][0])
+    ParquetStream(d, **kw).load_state_dict(state)  # the same files: fine
+    os.replace(d / "c.parquet", d / "a.parquet")  # now sorts first
+    with pytest.raises(DataChangedError, match=r"file 0 is .*b\.parquet in the state and .*a\."):
+        ParquetStream(d, **kw).load_state_dict(state)
+    os.replace(d / "a.parquet", d / "c.parquet")
+    _write_parquet(d / "c.parquet", _frame(30, 7, 30), 10)  # same rows, other values
+    _later(d / "c.parquet")
+    with pytest.raises(DataChangedError, match=r"c\.parquet is not the one the state was saved"):
+        ParquetStream(d, **kw).load_state_dict(state)
+    no_files = {k: v for k, v in state.items() if k != "files"}  # opt out: copies elsewhere
+    ParquetStream(d, **kw).load_state_dict(no_files)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"batches_done": [99]}, ValueError, r"batches_done\[0\] should be at most 5 \(the "),
+        ({"epoch": -3}, ValueError, r"^epoch should be a non-negative integer, but got epoch=-3"),
+        ({"epoch": 1.5}, TypeError, r"^epoch should be a non-negative integer, but got"),
+        ({"batches_done": [1, -1]}, ValueError, r"batches_done\[1\] should be a non-negative"),
+        ({"batches_done": []}, ValueError, r"batches_done should be a non-empty list"),
+        ({"batches_done": "3"}, TypeError, r"batches_done should be a non-empty list"),
+        (
+            {"batches_done": [4, 0, 0]},
+            ValueError,
+            r"at most 2 \(the batches of worker 0 of num_workers=3",
+        ),
+        ({"version": 99}, ValueError, r"version should be at most 2"),
+        ({"batch_size": 20}, ValueError, r"same batch_size, but it has batch_size=20"),
+        ({"files": "x"}, TypeError, r"state\['files'\] should be a list of file fingerprints"),
+    ],
+)
+def test_load_state_dict_validates_its_input(tmp_path, change, error, match):
+    """Old code accepted batches_done=[99] (an empty epoch) and epoch=-3."""
+    path = _write_parquet(tmp_path / "d.parquet", _frame(50), 10)
+    s = ParquetStream(path, target="yr", features=["id"], batch_size=10)
+    state = {**s.state_dict(), **change}
+    with pytest.raises(error, match=match):
+        s.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"state should be a stream state_dict"):
+        s.load_state_dict({"epoch": 0})
+
+
+def test_state_on_the_last_batch_resumes_the_next_epoch(tmp_path):
+    """In-process ``state_dict()`` and ``position()`` taken on an epoch's last batch."""
+    path = _write_parquet(tmp_path / "d.parquet", _frame(95), 20)
+    kw = dict(target="yr", features=["id"], batch_size=10, shuffle=True, seed=3)
+    ref = ParquetStream(path, **kw)
+    ref.set_epoch(3)
+    epoch3 = _ids(list(ref), ref)
+    s = ParquetStream(path, **kw)
+    s.set_epoch(2)
+    for _ in s:  # the state taken while the last batch is in use
+        state = s.state_dict()
+    assert (state["epoch"], state["batches_done"]) == (3, [0])
+    assert s.position(2, len(s), 0)["epoch"] == 3
+    for saved in (state, {**state, "epoch": 2, "batches_done": [len(s)]}):  # both forms
+        resumed = ParquetStream(path, **kw)
+        resumed.load_state_dict(saved)
+        assert _ids(list(resumed), resumed) == epoch3  # the next epoch, in full
+
+
+def test_feature_stats_does_not_move_the_position(tmp_path):
+    path = _write_parquet(tmp_path / "d.parquet", _frame(120), 25)
+    kw = dict(target="yr", features=["id", "a"], batch_size=10, shuffle=True, seed=1)
+    s = ParquetStream(path, **kw)
+    it = iter(s)
+    head = [next(it) for _ in range(4)]
+    state = s.state_dict()
+    resumed = ParquetStream(path, **kw)
+    resumed.load_state_dict(state)
+    resumed.feature_stats()  # one pass over every row
+    assert resumed.state_dict() == state
+    rest = list(resumed)
+    assert sorted(_ids(head + rest, s)) == list(range(120))
+
+
+class _Spy(ParquetStream):
+    """A ParquetStream that records the ids of every iteration it yields."""
+
+    def _iterate(self, *args):
+        batches = list(super()._iterate(*args))
+        self.read.append(_ids(batches, self))
+        return iter(batches)
+
+
+def test_trainer_fit_after_a_last_batch_state_reads_the_next_epoch(tmp_path):
+    from tabloader.trainers import LinearRegressor
+
+    path = _write_parquet(tmp_path / "d.parquet", _frame(120), 25)
+    kw = dict(target="yr", features=["id", "a"], batch_size=10, shuffle=True, seed=1)
+    ref = ParquetStream(path, **kw)
+    ref.set_epoch(1)
+    epoch1 = _ids(list(ref), ref)
+    s = ParquetStream(path, **kw)
+    for _ in s:
+        state = s.state_dict()  # on epoch 0's last batch
+    resumed = _Spy(path, **kw)
+    resumed.read = []
+    resumed.load_state_dict(state)
+    LinearRegressor(max_epochs=1, tol=None).fit(resumed)  # no empty first iteration
+    assert resumed.read[0] == epoch1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="trainers/_fit.py (LoaderSource) takes its statistics by iterating the training "
+    "loader, which consumes the resumed rest of the epoch; needs a statistics pass that does "
+    "not iterate the loader (e.g. stream.feature_stats-like scan over a copy)",
+)
+def test_trainer_resume_trains_on_exactly_the_remaining_rows(tmp_path):
+    from tabloader.trainers import LinearRegressor
+
+    path = _write_parquet(tmp_path / "d.parquet", _frame(120), 25)
+    kw = dict(target="yr", features=["id", "a"], batch_size=10, shuffle=True, seed=1)
+    s = ParquetStream(path, **kw)
+    it = iter(s)
+    for _ in range(4):
+        next(it)
+    rest = _ids(list(it), s)
+    resumed = _Spy(path, **kw)
+    resumed.read = []
+    resumed.load_state_dict(s.position(0, 4, 0))
+    LinearRegressor(max_epochs=1, tol=None).fit(resumed)
+    assert resumed.read[-1] == rest  # the one training epoch: exactly the rows not yet read
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_user_stream_state_is_the_loader_position(tmp_path, num_workers):
+    """Old code: make_loader(stream, shuffle=...) read a copy and the user's stream kept
+    saying batches_done=[0], so resuming replayed the consumed batches; and with workers
+    the resumed DataLoader asked worker 0 first, whatever worker was next (another order)."""
+    from tabloader.loaders import make_loader
+
+    path = _write_parquet(tmp_path / "d.parquet", _frame(230), 30)
+    kw = dict(target="yr", features=["id"], batch_size=10)
+    opts = dict(shuffle=True, seed=5, rank=1, world_size=2, num_workers=num_workers)
+    stream = ParquetStream(path, **kw)  # its own settings: no shuffle, one rank
+    loader = make_loader(stream, **opts)
+    full = _ids(list(loader), stream)
+    stream.set_epoch(0)
+    loader = make_loader(stream, **opts)
+    it = iter(loader)
+    head = _ids([next(it) for _ in range(5)], stream)
+    state = stream.state_dict()
+    assert state == loader.state_dict()
+    assert (state["shuffle"], state["seed"], state["rank"], state["world_size"]) == (
+        True,
+        5,
+        1,
+        2,
+    )
+    assert state["batches_done"] == ([3, 2] if num_workers else [5])  # worker 1 is next
+    del it
+    resumed = ParquetStream(path, **kw)
+    resumed.load_state_dict(json.loads(json.dumps(state)))
+    with pytest.raises(ValueError, match=r"same shuffle, .* call make_loader, with the shuffle="):
+        list(resumed)  # read without the options it was saved with
+    rest = _ids(list(make_loader(resumed, **opts)), stream)
+    assert head + rest == full  # the same batches, in the same order
+    if num_workers:
+        return
+    # loader.load_state_dict does the same
+    again = make_loader(ParquetStream(path, **kw), **opts)
+    again.load_state_dict(state)
+    assert _ids(list(again), stream) == rest
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.integers(1, 80),
+    row_group=st.integers(1, 30),
+    batch_size=st.integers(1, 20),
+    world_size=st.integers(1, 3),
+    num_workers=st.integers(0, 2),
+    drop_last=st.booleans(),
+    shuffle=st.booleans(),
+)
+def test_len_of_stream_loader_is_the_batches_yielded(
+    monkeypatch, tmp_path, rows, row_group, batch_size, world_size, num_workers, drop_last, shuffle
+):
+    from tabloader.loaders import make_loader
+
+    path = str(tmp_path / f"p{rows}_{row_group}.parquet")
+    if not os.path.exists(path):
+        _write_parquet(path, _frame(rows), row_group)
+    stream = ParquetStream(path, target="yr", features=["id"], batch_size=batch_size)
+    for rank in range(world_size):
+        opts = dict(shuffle=shuffle, seed=1, drop_last=drop_last, rank=rank)
+        try:
+            loader = make_loader(stream, world_size=world_size, num_workers=num_workers, **opts)
+            n = len(loader)
+        except ValueError as exc:  # fewer rows than batches on a rank: said up front
+            assert "every rank should yield the same number of batches" in str(exc)
+            return
+        got = 0
+        for w in range(max(num_workers, 1)):  # what each worker yields (in-process)
+            _as_worker(monkeypatch, w, num_workers)
+            loader.dataset.set_epoch(0)
+            got += sum(1 for _ in loader.dataset)
+        _as_worker(monkeypatch, 0, 0)
+        assert n == got
+        if num_workers == 0:
+            assert n == len(list(loader))
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_exactly_once_resume_harness(data):
+    """The randomised trial of benchmarks/bench_exactly_once.py (500 seeded trials there):
+    resume x workers (0-2) x ranks (1-3) x CSV/Parquet layouts x changed files, each trial
+    under a watchdog."""
+    bench = _bench()
+    fmt = data.draw(st.sampled_from(["csv", "parquet"]))
+    unit = data.draw(st.integers(1, 25) if fmt == "parquet" else st.integers(20, 400))
+    t = bench.Trial(
+        fmt=fmt,
+        file_rows=tuple(data.draw(st.lists(st.integers(1, 40), min_size=1, max_size=4))),
+        unit=unit,
+        batch_size=data.draw(st.integers(1, 16)),
+        world_size=data.draw(st.integers(1, 3)),
+        num_workers=data.draw(st.sampled_from([0, 0, 0, 1, 2])),
+        shuffle=data.draw(st.booleans()),
+        shuffle_buffer=data.draw(st.integers(1, 50)),
+        drop_last=data.draw(st.booleans()),
+        epoch=data.draw(st.integers(0, 2)),
+        stop_at=data.draw(st.sampled_from([0.0, 0.3, 0.5, 0.77, 1.0])),
+        via=data.draw(st.sampled_from(["stream", "loader"])),
+        options=data.draw(st.booleans()),
+        change=data.draw(st.sampled_from(["none", "grow", "replace", "rename"])),
+    )
+    if sum(t.file_rows) < t.world_size:
+        t = bench.replace(t, file_rows=(*t.file_rows[:-1], t.file_rows[-1] + t.world_size))
+    outcome, detail = bench.watched(bench.fix(t), timeout=60)
+    assert outcome == "passed", f"{t}: {outcome}\n{detail}"
+
+
+def test_csv_quoted_line_break_across_a_byte_range_is_named(tmp_path):
+    """Old code: 'ragged row ...: line 32 has 2 fields', about a quoted line break."""
+    rows = ["a,b,y"] + [f'{i},"x{i}\nmore",{i}' if i == 30 else f"{i},x{i},{i}" for i in range(60)]
+    path = tmp_path / "q.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(
+        ParseError,
+        match=r"q\.csv has a quoted field with a line break \(a newline inside quotes\) that "
+        r"crosses an end of the byte range \d+-\d+: CsvStream splits .* block_size=138 .* "
+        r"write the file without line breaks inside quoted fields, or read it with CsvDataset",
+    ):
+        CsvStream(path, target="y", features=["a"], batch_size=8, block_size=138)
+    ok = CsvStream(path, target="y", features=["a"], batch_size=8, block_size=1 << 20)
+    assert ok.n_rows == 60  # inside one byte range it is read

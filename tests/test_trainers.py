@@ -196,6 +196,15 @@ def test_loop_parts_early_stopping_and_plateau_schedule():
     assert [schedule.on_plateau(core) for _ in range(4)] == [True, True, True, False]
     assert core.lr == pytest.approx(1.0 / 125)
     assert not PlateauSchedule("constant").on_plateau(core)
+    # a rise smaller than tol is convergence too (the noise of the last iterates), not
+    # a plateau that lowers lr and runs more epochs
+    rise = EarlyStopping(0.1, 2, keep_best=False)
+    assert [rise.update(w, core, rows=1000, steps=100) for w in (1.0, 0.5, 0.52)] == [
+        "go",
+        "go",
+        "converged",
+    ]
+    assert rise.gap == pytest.approx(-0.02 / 0.52)
     # a window of at least 100 steps: 10 steps an epoch need 10 epochs
     few = EarlyStopping(0.1, 2, keep_best=False)
     assert not any(few.plateau(1.0, core, rows=1000, steps=10) for _ in range(10))
@@ -327,6 +336,25 @@ def test_fit_on_arrays_frames_tensors_datasets_and_loaders(kind):
     from_loader = MODELS[kind](random_state=0).fit(loader)
     assert from_loader.loss(X, y) <= ref.loss(X, y) * 1.01
     assert len(from_loader.history_) == from_loader.n_iter_
+
+
+def test_fit_never_writes_into_the_callers_data():
+    """The preconditioned table overwrites only a copy the fit made itself (a float64
+    array's float32 copy, a validation split); float32 arrays, frames, tensors and
+    datasets are read, never written."""
+    X, y = _synthetic("binary", n=300)
+    X32 = X.astype(np.float32)
+    frame = pd.DataFrame(X32, columns=list("abcde"))
+    ds = TabularDataset(X32, y, task="binary", classes=np.unique(y))
+    inputs = [X, X32, frame, torch.as_tensor(X32), ds]
+    before = [np.array(x.features if x is ds else x, dtype=np.float64, copy=True) for x in inputs]
+    for x, split in [(x, s) for x in inputs for s in (None, 0.2)]:
+        est = LogisticClassifier(
+            optimizer="adam", max_epochs=1, tol=None, validation_fraction=split
+        )
+        est.fit(x) if x is ds else est.fit(x, y)
+    for x, b in zip(inputs, before, strict=True):
+        np.testing.assert_array_equal(np.asarray(x.features if x is ds else x, np.float64), b)
 
 
 def test_arrays_and_loaders_share_one_statistics_module():
@@ -600,7 +628,8 @@ def test_thread_rule_limits_small_fits_and_restores(monkeypatch):
     from tabloader.trainers._params import THREAD_GRAIN, resolve_threads
 
     assert resolve_threads(500, 10, 8) == 1
-    assert resolve_threads(1_000_000, 32, 8) == 8
+    assert resolve_threads(1_000_000, 32, 8) == 7  # 32e6 // 2**22
+    assert resolve_threads(4096, 320, 8) == 1  # a 10-class softmax step at batch 4096
     assert resolve_threads(4 * THREAD_GRAIN, 1, 8) == 4
     seen = []
     real = _fit.run_loop
@@ -615,6 +644,17 @@ def test_thread_rule_limits_small_fits_and_restores(monkeypatch):
     LogisticClassifier(optimizer="adam", max_epochs=2, device="cpu").fit(X, y)
     assert seen == [1]
     assert torch.get_num_threads() == 2
+    # NumPy's and SciPy's BLAS too (L-BFGS-B, predict): threadpoolctl, restored
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from tabloader.trainers._params import limit_threads
+
+    with threadpool_limits(2, user_api="blas"):
+        before = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+        with limit_threads(500, 10, torch.device("cpu")) as n:
+            inside = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+        after = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+    assert n == 1 and set(inside) == {1} and after == before
 
 
 def test_failed_refit_leaves_no_partial_model():
@@ -801,6 +841,55 @@ def test_defaults_reach_sklearn_objective_on_raw_tables(kind, source, alpha):
     theirs = _sk_objective(kind, ref.coef_, ref.intercept_, X, y, alpha, classes)
     ours = _sk_objective(kind, est.coef_, est.intercept_, X, y, alpha, classes)
     assert ours <= theirs * (1 + 1e-4), (ours, theirs)
+
+
+def test_auto_batch_size_grows_with_big_tables():
+    """256 rows; from 262,144 rows the largest power of two leaving 200 steps an epoch,
+    1024 to 4096 (the step's fixed cost dominates smaller batches there)."""
+    from tabloader.trainers import resolve_batch_size
+
+    sizes = {n: resolve_batch_size("auto", n) for n in (100, 262_143, 262_144, 409_600,
+                                                      819_199, 1_000_000, 10**8)}  # fmt: skip
+    assert list(sizes.values()) == [100, 256, 1024, 2048, 2048, 4096, 4096]
+    assert resolve_batch_size(None, 10) == 10 and resolve_batch_size(64, 10) == 10
+
+
+def test_lbfgs_curvature_refresh_converges_on_nearly_separable_digits():
+    """Raw digits at alpha=1e-4: the covariance alone leaves L-BFGS ~1,000 iterations
+    (the max_epochs cap); rebuilt from the curvature it converges in a few hundred."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = SoftmaxClassifier(alpha=1e-4).fit(X, y)
+    assert est.converged_ and est.n_iter_ < 400, est.n_iter_
+    ref = sklearn_equivalent(est, X.shape[0]).set_params(tol=1e-10).fit(X, y)
+    theirs = _sk_objective("multiclass", ref.coef_, ref.intercept_, X, y, 1e-4, est.classes_)
+    assert est.loss(X, y) <= theirs * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("kind", ["regression", "binary"])
+def test_big_tables_take_statistics_from_a_seeded_sample(kind):
+    """Above SAMPLE_ROWS training rows the preconditioner (and mean_/scale_) come from
+    a seeded sample: not exact, but the objective is the raw one, so the optimum is
+    scikit-learn's all the same."""
+    from tabloader.trainers._loop import SAMPLE_ROWS
+
+    n = SAMPLE_ROWS + 4_000
+    X, y = _synthetic(kind, n=n, f=4, seed=3)
+    X = X * [1.0, 1e3, 1e-2, 5.0] + [0.0, 1e4, 3.0, -2.0]
+    est = MODELS[kind](alpha=1e-3, random_state=0).fit(X, y)  # auto: L-BFGS below 100k
+    assert not np.allclose(est.mean_, X.mean(0), rtol=1e-12, atol=0)  # a sample ...
+    assert np.all(np.abs(est.mean_ - X.mean(0)) < 0.05 * X.std(0))
+    np.testing.assert_allclose(est.scale_, X.std(0), rtol=0.05)  # ... of the table
+    same = MODELS[kind](alpha=1e-3, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(same.mean_, est.mean_)  # seeded
+    ref = sklearn_equivalent(est, n).set_params(tol=1e-10)
+    ref.fit(X, y)
+    classes = getattr(est, "classes_", None)
+    theirs = _sk_objective(kind, ref.coef_, ref.intercept_, X, y, 1e-3, classes)
+    assert est.loss(X, y) <= theirs * (1 + 1e-6)
 
 
 def test_feature_stats_cross_is_the_weighted_comoment_chunked_and_reduced():

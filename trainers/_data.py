@@ -29,7 +29,6 @@ __all__ = [
     "Prepared",
     "Task",
     "check_not_continuous",
-    "feature_stats",
     "prepare_memory",
     "scan_loader",
 ]
@@ -41,13 +40,6 @@ CONTINUOUS_MIN_CLASSES = 20
 #: the loader pass also gathers X^T X up to this many columns (the preconditioner's)
 WHITEN_CROSS_COLUMNS = 2049
 CONTINUOUS_FRACTION = 0.05
-
-
-def feature_stats(
-    t: torch.Tensor, w: torch.Tensor | None = None, cross: bool = False
-) -> FeatureStats:
-    """``FeatureStats.of`` that never modifies ``t`` (it works in place on float64 input)."""
-    return FeatureStats.of(t.clone() if t.dtype == torch.float64 else t, w, cross)
 
 
 def check_finite_tensor(name: str, t: torch.Tensor) -> None:
@@ -156,7 +148,11 @@ class Task:
 
 @dataclass
 class Prepared:
-    """In-memory training data on the device."""
+    """In-memory training data on the device.
+
+    ``owned``: ``X`` is this fit's own copy (a dtype or device conversion made it), so
+    the preconditioner may overwrite it instead of allocating a second table.
+    """
 
     X: torch.Tensor
     y: torch.Tensor
@@ -164,6 +160,7 @@ class Prepared:
     classes: np.ndarray | None
     n_features: int
     feature_names: np.ndarray | None
+    owned: bool = False
 
 
 def _from_dataset(task: Task, X: TabularDataset, y: Any, dev: torch.device) -> Prepared:
@@ -187,7 +184,8 @@ def _from_dataset(task: Task, X: TabularDataset, y: Any, dev: torch.device) -> P
         check_not_continuous(classes, int(yt.shape[0]), task.owner)
         task.check_classes(classes)
     names = np.asarray(X.feature_names, dtype=object)
-    return Prepared(Xt, task.y_tensor(yt, dev), None, classes, X.n_features, names)
+    owned = Xt.data_ptr() != X.features.data_ptr()
+    return Prepared(Xt, task.y_tensor(yt, dev), None, classes, X.n_features, names, owned)
 
 
 def _from_tensor(task: Task, X: torch.Tensor, y: Any, dev: torch.device) -> Prepared:
@@ -209,7 +207,8 @@ def _from_tensor(task: Task, X: torch.Tensor, y: Any, dev: torch.device) -> Prep
             f"but got shape {y_np.shape}"
         )
     y_enc, classes = task.encode_y(y_np)
-    return Prepared(Xt, task.y_tensor(y_enc, dev), None, classes, int(Xt.shape[1]), None)
+    owned = Xt.data_ptr() != X.data_ptr()
+    return Prepared(Xt, task.y_tensor(y_enc, dev), None, classes, int(Xt.shape[1]), None, owned)
 
 
 def _from_array(est: Any, task: Task, X: Any, y: Any, dev: torch.device) -> Prepared:
@@ -220,9 +219,11 @@ def _from_array(est: Any, task: Task, X: Any, y: Any, dev: torch.device) -> Prep
     X32 = np.ascontiguousarray(X_np, dtype=np.float32)
     if not X32.flags.writeable:
         X32 = X32.copy()
+    owned = not np.may_share_memory(X32, X_np)
     names = getattr(est, "feature_names_in_", None)  # set by validate_data for named columns
     Xt = torch.from_numpy(X32).to(dev)
-    return Prepared(Xt, task.y_tensor(y_enc, dev), None, classes, int(X_np.shape[1]), names)
+    owned = owned or dev.type != "cpu"
+    return Prepared(Xt, task.y_tensor(y_enc, dev), None, classes, int(X_np.shape[1]), names, owned)
 
 
 def _sample_weight(sample_weight: Any, n: int, dev: torch.device) -> torch.Tensor:
@@ -310,7 +311,7 @@ def scan_loader(loader: Iterable[Any], task: Task) -> LoaderScan:
             check_finite_tensor("y", yb)
             y_col = yb.detach().cpu().reshape(-1, 1).to(torch.float64)
             cols = torch.cat([cols.to(torch.float64), y_col], dim=1)
-        part = feature_stats(cols, cross=cols.shape[1] <= WHITEN_CROSS_COLUMNS)
+        part = FeatureStats.of(cols, cross=cols.shape[1] <= WHITEN_CROSS_COLUMNS)
         stats = part if stats is None else stats.merge(part)
     if stats is None:
         stats = FeatureStats.empty(0)

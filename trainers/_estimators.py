@@ -27,21 +27,12 @@ from tabloader.trainers._params import limit_threads, validate_params
 
 __all__ = ["BaseTrainer", "LinearRegressor", "LogisticClassifier", "SoftmaxClassifier", "load"]
 
+# fmt: off
 FITTED = (
-    "coef_",
-    "intercept_",
-    "classes_",
-    "n_features_in_",
-    "feature_names_in_",
-    "n_iter_",
-    "history_",
-    "model_",
-    "mean_",
-    "scale_",
-    "device_",
-    "converged_",
-    "metadata_",
+    "coef_", "intercept_", "classes_", "n_features_in_", "feature_names_in_", "n_iter_",
+    "history_", "model_", "mean_", "scale_", "device_", "converged_", "metadata_",
 )
+# fmt: on
 
 
 def _score_targets(X: Any, y: Any) -> Any:
@@ -272,6 +263,12 @@ TabularDataset, stream or DataLoader
     # ------------------------------------------------------------------ predict
     def _validate_X_predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
+        if isinstance(X, (torch.utils.data.DataLoader, torch.utils.data.IterableDataset)):
+            raise TypeError(
+                "X should be an array, a DataFrame, a tensor or a TabularDataset to predict, "
+                f"but got a {type(X).__name__}, which yields batches in its own order; predict "
+                "on read_dataset(path, ...) (in memory), or batch by batch on DataFrames"
+            )
         if isinstance(X, TabularDataset):
             # by name, so that a dataset with other columns is caught, not mispredicted
             import pandas as pd
@@ -284,7 +281,8 @@ TabularDataset, stream or DataLoader
     def _raw_scores(self, X: Any) -> np.ndarray:
         Xn = np.asarray(self._validate_X_predict(X), dtype=np.float64)
         coef, intercept = raw_params(self)
-        return Xn @ coef + intercept
+        with limit_threads(Xn.shape[0], Xn.shape[1] * coef.shape[1], torch.device("cpu")):
+            return Xn @ coef + intercept  # the thread rule for NumPy's BLAS too
 
     def _target_codes(self, y: Any) -> np.ndarray:
         return np.asarray(y, dtype=np.float64).reshape(-1)
@@ -341,9 +339,9 @@ class LinearRegressor(RegressorMixin, BaseTrainer):
         training much sooner.
     batch_size : int, "auto" or None, default="auto"
         Rows per step; ``None`` is the full batch (one step per epoch). ``"auto"`` is
-        256, or 1024 from 262,144 training rows on, where the per-step overhead of
-        small batches dominates and one epoch of 1024-row steps already gets within
-        0.1% of the optimum (see the benchmark).
+        256, or from 262,144 training rows on 1024 to 4096 (at least 200 steps an
+        epoch), where the per-step overhead of small batches dominates and one epoch
+        already gets within 0.1% of the optimum (see ``resolve_batch_size``).
     optimizer : {"auto", "adam", "sgd", "lbfgs"}, default="auto"
         ``"lbfgs"`` solves the full-batch problem with SciPy's L-BFGS-B in float64.
         ``"auto"``: ``"lbfgs"`` for in-memory tables under 100,000 training rows
@@ -394,7 +392,7 @@ class LinearRegressor(RegressorMixin, BaseTrainer):
         loss; the best epoch's parameters are kept.
     device : str or torch.device, default="auto"
         ``"auto"`` is CUDA when available, else the CPU. The data is moved there once.
-        On the CPU, ``fit`` uses ``rows * features // 2**19`` intra-op threads (1 to
+        On the CPU, ``fit`` uses ``rows * features // 2**22`` intra-op threads (1 to
         ``torch.get_num_threads()``, restored after): see ``resolve_threads``.
     verbose : bool, default=False
         A tqdm progress bar per epoch with the running loss.

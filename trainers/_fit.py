@@ -28,18 +28,12 @@ from tabloader._stats import FeatureStats
 from tabloader.datasets import TabularStream
 from tabloader.loaders import make_loader
 from tabloader.trainers._core import LinearCore
-from tabloader.trainers._data import (
-    Prepared,
-    Task,
-    feature_stats,
-    prepare_memory,
-    scan_loader,
-)
+from tabloader.trainers._data import Prepared, Task, prepare_memory, scan_loader
 from tabloader.trainers._distributed import DistributedContext, data_signature, get_context
 from tabloader.trainers._lbfgs import lbfgs_fit
-from tabloader.trainers._loop import MONITOR_ROWS, Tensors, TrainData, run_loop
+from tabloader.trainers._loop import SAMPLE_ROWS, Tensors, TrainData, run_loop
 from tabloader.trainers._params import FitParams, limit_threads, resolve_batch_size
-from tabloader.trainers._precond import WHITEN_MAX_FEATURES, Standardization
+from tabloader.trainers._precond import WHITEN_MAX_FEATURES, Standardization, empty_table
 
 __all__ = ["FitResult", "WarmStart", "distributed_context", "fit_model"]
 
@@ -47,9 +41,6 @@ __all__ = ["FitResult", "WarmStart", "distributed_context", "fit_model"]
 # objective is then within ~1e-6 relative of the optimum on raw real tables (the
 # gradient is small long before the loss is, along nearly collinear features)
 LBFGS_TOL_FACTOR = 1e-2
-# the whitening's covariance comes from at most this many seeded rows of an in-memory
-# table (a change of coordinates need not be exact: the objective is the same)
-CROSS_ROWS = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -94,6 +85,15 @@ def distributed_context(params: FitParams) -> tuple[DistributedContext | None, F
 
 
 # ---------------------------------------------------------------------- sources
+def _take(t: Tensors, idx: torch.Tensor | None) -> Tensors:
+    """The rows ``idx`` of ``(X, y, w)`` (all of them when ``idx`` is None)."""
+    if idx is None:
+        return t
+    X, y, w = t
+    Xi = torch.index_select(X, 0, idx, out=empty_table(len(idx), X.shape[1], X.device))
+    return Xi, y.index_select(0, idx), None if w is None else w.index_select(0, idx)
+
+
 class MemorySource:
     """Arrays, frames, tensors and datasets: on the device, split, standardised once."""
 
@@ -118,12 +118,13 @@ class MemorySource:
             )
         self.train: Tensors = (prep.X, prep.y, prep.w)
         self.val: Tensors | None = None
+        self._sample: torch.Tensor | None = None
         if params.validation_fraction is not None:
             self._split(params.validation_fraction)
 
     def _split(self, fraction: float) -> None:
         """A seeded validation split, before the statistics."""
-        X, y, w = self.train
+        X = self.train[0]
         n = X.shape[0]
         n_val = math.ceil(n * fraction)
         if n_val < 1 or n - n_val < 1:
@@ -132,13 +133,8 @@ class MemorySource:
                 f"validation rows out of {n}"
             )
         perm = torch.randperm(n, generator=self.params.validation_generator()).to(X.device)
-        iv, itr = perm[:n_val], perm[n_val:]
-
-        def take(t: torch.Tensor | None, i: torch.Tensor) -> Any:
-            return None if t is None else t.index_select(0, i)
-
-        self.val = (take(X, iv), take(y, iv), take(w, iv))
-        self.train = (take(X, itr), take(y, itr), take(w, itr))
+        self.val = _take(self.train, perm[:n_val])
+        self.train = _take(self.train, perm[n_val:])
 
     @property
     def classes(self) -> np.ndarray | None:
@@ -152,38 +148,46 @@ class MemorySource:
     def feature_names(self) -> np.ndarray | None:
         return self.prep.feature_names
 
+    def sample(self) -> torch.Tensor | None:
+        """The seeded sample of training rows (sorted indices on the device), or None.
+
+        Tables of more than :data:`SAMPLE_ROWS` training rows take their
+        preconditioner statistics and the per-epoch objective estimate from these
+        rows: drawn without replacement from ``random_state`` (the same rows on every
+        rank), once per fit.
+        """
+        n = int(self.train[0].shape[0])
+        if n <= SAMPLE_ROWS:
+            return None
+        if self._sample is None:
+            idx = np.sort(self.params.sample_rng().choice(n, SAMPLE_ROWS, replace=False))
+            self._sample = torch.from_numpy(idx).to(self.train[0].device)
+        return self._sample
+
     def standardization(self) -> Standardization:
-        X, y, w = self.train
+        """Means, the preconditioner (and the target's scale): one float64 pass over the
+        training rows, or over :meth:`sample` on bigger tables (a preconditioner needs
+        no exact statistics, and the objective stays the raw one)."""
         if not self.params.standardize:
-            return Standardization.of(FeatureStats.empty(0), None, X.shape[1], self.params)
-        ys = feature_stats(y.view(-1, 1), w) if self.task.kind == "regression" else None
-        xs = feature_stats(X, w)
-        if X.shape[1] <= WHITEN_MAX_FEATURES:
-            n = int(X.shape[0])
-            if n > CROSS_ROWS:  # the preconditioner needs no more: same seeded rows everywhere
-                g = self.params.monitor_generator()
-                idx = torch.randperm(n, generator=g)[:CROSS_ROWS].to(X.device)
-                X, w = X.index_select(0, idx), None if w is None else w.index_select(0, idx)
-            cs = feature_stats(X, w, cross=True)
-            assert cs.cross is not None
-            xs = FeatureStats(xs.count, xs.mean, xs.m2, cs.cross * (float(xs.count) / cs.count))
+            f = self.n_features
+            return Standardization.of(FeatureStats.empty(0), None, f, self.params)
+        X, y, w = _take(self.train, self.sample())
+        ys = FeatureStats.of(y.view(-1, 1), w) if self.task.kind == "regression" else None
+        xs = FeatureStats.of(X, w, cross=X.shape[1] <= WHITEN_MAX_FEATURES)
         return Standardization.of(xs, ys, X.shape[1], self.params)
 
     def train_data(self, std: Standardization, ctx: Any) -> TrainData:
+        # a table this fit owns (a conversion's copy, a split) is overwritten in place
+        owned = self.prep.owned or self.val is not None
+
         def apply(t: Tensors) -> Tensors:
-            return (std.features(t[0]), std.targets(t[1]), t[2])
+            return (std.features(t[0], inplace=owned), std.targets(t[1]), t[2])
 
         train = apply(self.train)
         val = None if self.val is None else apply(self.val)
         batches = self._batches(train, ctx)
-        n = int(train[0].shape[0])
-        monitor = None
-        if n > MONITOR_ROWS:  # the same seeded rows on every rank
-            g = self.params.monitor_generator()
-            idx = torch.randperm(n, generator=g)[:MONITOR_ROWS].to(train[0].device)
-            Xm, ym, wm = train
-            wm = None if wm is None else wm.index_select(0, idx)
-            monitor = (Xm.index_select(0, idx), ym.index_select(0, idx), wm)
+        idx = self.sample()
+        monitor = None if idx is None else _take(train, idx)
         return TrainData(batches, train, val, self.params.drop_last, std.factor, monitor)
 
     def _batches(self, train: Tensors, ctx: Any) -> Any:

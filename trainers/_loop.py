@@ -35,7 +35,7 @@ __all__ = [
     "Engine",
     "PlateauSchedule",
     "ProgressBar",
-    "MONITOR_ROWS",
+    "SAMPLE_ROWS",
     "TrainData",
     "run_loop",
 ]
@@ -45,9 +45,10 @@ PLATEAU_REDUCTIONS = 3  # ... this many times before training stops
 MIN_PATIENCE_STEPS = 100
 MAX_PATIENCE_ROWS = 1_000_000
 AVERAGE_SKIP = 0.5  # a restarted average leaves out this fraction of an epoch
-#: the training objective of bigger tables is estimated on this many fixed rows: the
-#: same rows every epoch, so epoch-to-epoch differences carry little sampling noise
-MONITOR_ROWS = 1 << 16
+#: bigger in-memory tables take their preconditioner statistics and the estimate of the
+#: training objective from one seeded sample of this many rows: the same rows every
+#: epoch, so epoch-to-epoch differences carry little sampling noise
+SAMPLE_ROWS = 1 << 16
 
 Tensors = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None"]
 
@@ -71,7 +72,7 @@ class TrainData:
         Losses are reported times this (``y_scale**2`` of standardised targets).
     monitor : tuple or None
         The rows whose objective is the epoch's ``train_loss`` (a fixed seeded subset
-        of :data:`MONITOR_ROWS` rows of a bigger ``train``; ``None``: all of
+        of :data:`SAMPLE_ROWS` rows of a bigger ``train``; ``None``: all of
         ``train``): one short evaluation per epoch, not an extra pass over the table.
     """
 
@@ -190,8 +191,9 @@ class EarlyStopping:
     epoch's sums, or the held-out loss) is compared with its value a window ago (one
     epoch, or the epochs of :data:`MIN_PATIENCE_STEPS` steps on tiny data):
 
-    * ``"converged"``: it fell, by less than ``tol * |f|`` -- the objective has
-      converged to ``tol`` (``gap`` holds that relative decrease);
+    * ``"converged"``: it changed by less than ``tol * |f|``, down or up -- the
+      objective has converged to ``tol`` (``gap`` holds that relative decrease; a
+      rise that small is the noise of the last iterates, a larger one a plateau);
     * ``"plateau"``: no new best for ``patience`` epochs (``n_iter_no_change``, at
       most the epochs of :data:`MAX_PATIENCE_ROWS` rows, at least a window): the
       iterates oscillate, and the schedule divides ``lr`` (or stops);
@@ -226,7 +228,7 @@ class EarlyStopping:
             return "go"
         before = self.seen[-1 - window]
         self.gap = (before - watch) / max(abs(watch), 1e-300)
-        if 0.0 <= self.gap < self.tol and self.no_improve == 0:
+        if abs(self.gap) < self.tol:  # up or down: at tol's precision it has settled
             return "converged"
         patience = min(self.n_iter_no_change, math.ceil(MAX_PATIENCE_ROWS / max(rows, 1)))
         if self.no_improve >= max(patience, window):

@@ -17,16 +17,20 @@ __all__ = [
     "TASK_MODELS",
     "TRAINER_DEFAULTS",
     "HelpFormatter",
+    "RuntimeFailure",
     "UsageError",
     "add_csv_options",
     "add_data_options",
     "add_debug",
+    "add_worker_options",
+    "check_device",
     "check_flag",
     "check_plot",
     "column_list",
     "column_ref",
     "csv_kwargs",
     "estimator_params",
+    "loader_options",
 ]
 
 #: ``--model`` -> (trainer class in :mod:`tabloader.trainers`, task)
@@ -77,6 +81,11 @@ class UsageError(Exception):
     """Bad usage found after argument parsing (exit status 2)."""
 
 
+class RuntimeFailure(Exception):
+    """The environment failed (a disk full, a file that could not be written, a dead
+    worker or peer): exit status 1 with one plain line, not reported as a bug."""
+
+
 def check_flag(ok: bool, flag: str, expected: str, value: Any) -> None:
     """Raise :class:`UsageError` with the house message unless ``ok``."""
     if not ok:
@@ -95,6 +104,37 @@ def check_plot(path: str | None) -> None:
             "--plot needs matplotlib, which is not installed; install the extra: "
             "pip install 'tabloader[plot]'"
         ) from None
+
+
+def check_device(device: str) -> None:
+    """``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, and CUDA present for cuda.
+
+    Imports torch (only ``train`` has ``--device``, and it needs torch anyway).
+    """
+    kind, _, index = device.partition(":")
+    check_flag(
+        device in ("auto", "cpu", "cuda") or (kind == "cuda" and index.isdigit()),
+        "--device",
+        "'auto', 'cpu', 'cuda' or 'cuda:N'",
+        device,
+    )
+    if kind != "cuda":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        why = "was built without CUDA" if torch.version.cuda is None else "finds no CUDA GPU"
+        raise UsageError(
+            f"--device {device} needs a CUDA GPU, but torch {torch.__version__} {why}; "
+            "use --device cpu, or --device auto (CUDA when available)"
+        )
+    count = torch.cuda.device_count()
+    check_flag(
+        not index or int(index) < count,
+        "--device",
+        f"'cuda' or 'cuda:N' with N < {count} (the GPUs visible)",
+        device,
+    )
 
 
 def column_ref(text: str) -> str | int:
@@ -157,6 +197,72 @@ def add_csv_options(g: Any, *, inherit: bool = False) -> None:
         default="utf8",
         help="CSV text encoding, e.g. latin-1 or cp1252; levels come out as UTF-8 text",
     )
+
+
+def add_worker_options(t: Any) -> None:
+    """``--num-workers`` and the DataLoader options that apply with worker processes."""
+    t.add_argument(
+        "--num-workers",
+        type=int,
+        default=0,
+        help="DataLoader worker processes that prepare the batches (0: the main process)",
+    )
+    t.add_argument(
+        "--worker-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="with --num-workers: fail (exit 1) when a batch takes longer than this "
+        "(default: wait without limit)",
+    )
+    t.add_argument(
+        "--persistent-workers",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --num-workers: keep the workers from one epoch to the next "
+        "(default: off, start them each epoch)",
+    )
+    t.add_argument(
+        "--prefetch-factor",
+        type=int,
+        metavar="N",
+        help="with --num-workers: batches each worker prepares ahead (default: 2, torch's)",
+    )
+    t.add_argument(
+        "--worker-start",
+        choices=["forkserver", "spawn", "fork"],
+        help="with --num-workers: how workers start (default: forkserver where available, "
+        "else spawn; fork can deadlock with threads)",
+    )
+
+
+def loader_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``make_loader``'s worker keywords from ``--num-workers`` and the options above."""
+    given = {
+        "--worker-timeout": args.worker_timeout,
+        "--persistent-workers": args.persistent_workers,
+        "--prefetch-factor": args.prefetch_factor,
+        "--worker-start": args.worker_start,
+    }
+    check_flag(args.num_workers >= 0, "--num-workers", "0 or more", args.num_workers)
+    if args.num_workers == 0:
+        used = [flag for flag, v in given.items() if v is not None]
+        if used:
+            raise UsageError(
+                f"{used[0]} applies to worker processes, but --num-workers is 0; "
+                f"add --num-workers 2 (say), or leave {used[0]} out"
+            )
+        return {}
+    timeout = args.worker_timeout or 0.0
+    check_flag(timeout >= 0, "--worker-timeout", "0 or more seconds", args.worker_timeout)
+    prefetch = args.prefetch_factor
+    check_flag(prefetch is None or prefetch >= 1, "--prefetch-factor", "1 or more", prefetch)
+    return {
+        "num_workers": args.num_workers,
+        "timeout": timeout,
+        "persistent_workers": bool(args.persistent_workers),
+        "prefetch_factor": prefetch,
+        "multiprocessing_context": args.worker_start,
+    }
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:

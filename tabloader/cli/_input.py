@@ -69,7 +69,8 @@ class ModelInput:
 def read_for_model(
     est: Any, spec: dict[str, Any], args: argparse.Namespace, source: Any, target: Any = None
 ) -> ModelInput:
-    """Read ``source`` with the model's spec and ``args``' CSV and ``--missing`` options.
+    """Read ``source`` with the model's spec and ``args``' CSV, ``--missing`` and
+    ``--unknown-levels`` options.
 
     ``--missing drop`` without a target reads gaps as NaN (a NaN fill value) and drops
     those rows here, so that the kept rows' positions are known (``--keep`` lines up).
@@ -86,6 +87,8 @@ def read_for_model(
         kwargs["fill_values"] = fill or None
     elif policy == "drop" and target is None and names:
         kwargs.update(missing="mean", fill_values=dict.fromkeys(names, float("nan")))
+    if getattr(args, "unknown_levels", None) is not None:
+        kwargs["unknown_levels"] = args.unknown_levels
     categories = spec.get("categories") or {}
     ds = read_dataset(
         source,

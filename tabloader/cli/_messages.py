@@ -28,7 +28,22 @@ _FLAGS = {
     "validation_fraction": "--val-fraction",
     "random_state": "--seed",
     "num_workers": "--num-workers",
+    "unknown_levels": "--unknown-levels",
+    "persistent_workers": "--persistent-workers",
+    "prefetch_factor": "--prefetch-factor",
+    "multiprocessing_context": "--worker-start",
 }
+#: Python-only advice -> what does the same from the command line (the levels of a saved
+#: model's categorical columns are fixed at training)
+_ADVICE = (
+    (
+        re.compile(
+            r"add it to categories= \(or leave categories= out to learn the levels from "
+            r"the data\)"
+        ),
+        "train the model on data that has it",
+    ),
+)
 _SAME = (
     "categorical",
     "features",
@@ -87,6 +102,8 @@ def _assign(m: re.Match) -> str:
 def cli_words(text: str) -> str:
     """``text`` with the Python keywords it mentions rewritten to the command line's flags."""
     text = text.replace("header=False", "--no-header").replace("header=True", "a header line")
+    for pattern, words in _ADVICE:
+        text = pattern.sub(words, text)
     text = _SUBJECT.sub(lambda m: f"{_flag(m.group(1))} should be ", text)
     text = _ASSIGN.sub(_assign, text)
     # bare names with an underscore cannot be ordinary words: "increase max_epochs"

@@ -11,9 +11,10 @@ import os
 import sys
 from typing import Any
 
-from tabloader.cli._args import UsageError, column_ref, csv_kwargs
+from tabloader.cli._args import UsageError, check_flag, column_ref, csv_kwargs
 from tabloader.cli._input import model_spec, read_for_model, read_keep_columns
 from tabloader.cli._output import atomic_path, format_table, kv_table, write_json
+from tabloader.cli._paths import check_outputs, writing
 from tabloader.cli.scores import cmd_evaluate
 from tabloader.cli.train import cmd_train
 
@@ -36,22 +37,24 @@ def _predictions(est: Any, X: Any) -> Any:
     return pd.DataFrame(cols)
 
 
+_PARQUET = (".parquet", ".pq")
+_CSV = (".csv", ".txt")
+
+
 def _write_frame(df: Any, out: str) -> None:
-    """Write ``df`` to ``out`` (.csv or .parquet) atomically."""
+    """Write ``df`` to ``out`` (.csv or .parquet) atomically; no temporary file is left
+    behind, whatever stops it (a full disk, Ctrl-C)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     tmp = atomic_path(out)
     try:
-        if out.lower().endswith((".parquet", ".pq")):
-            pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
-        elif out.lower().endswith((".csv", ".txt")):
-            df.to_csv(tmp, index=False)
-        else:
-            raise UsageError(
-                f"--out should be a file name ending in .csv or .parquet, but got --out={out!r}"
-            )
-        os.replace(tmp, out)
+        with writing(f"--out {out}"):
+            if out.lower().endswith(_PARQUET):
+                pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
+            else:
+                df.to_csv(tmp, index=False)
+            os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -59,6 +62,16 @@ def _write_frame(df: Any, out: str) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``tabloader predict``: every row of DATA, in order, with a saved model."""
+    if args.out is not None:
+        check_flag(
+            args.out.lower().endswith(_PARQUET + _CSV),
+            "--out",
+            "a file name ending in .csv or .parquet",
+            args.out,
+        )
+    check_outputs(
+        [("--out", args.out)], [("MODEL", args.model), ("DATA", args.data)], stdout=not args.out
+    )
     import pandas as pd
 
     from tabloader.trainers import load
@@ -73,7 +86,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             kept = kept.iloc[got.rows].reset_index(drop=True)
         clash = [c for c in kept.columns if c in df.columns]
         if clash:
-            raise UsageError(f"--keep column {clash[0]!r} has the name of an output column")
+            raise UsageError(
+                f"--keep column {clash[0]!r} has the name of an output column; "
+                "rename it in the file, or leave it out of --keep"
+            )
         df = pd.concat([kept, df], axis=1)
     if got.dropped:
         print(
@@ -81,7 +97,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.out is None:
-        df.to_csv(sys.stdout, index=False)
+        with writing("the predictions to standard output"):
+            df.to_csv(sys.stdout, index=False)
         return 0
     _write_frame(df, args.out)
     print(f"wrote {len(df):,} predictions to {args.out}", file=sys.stderr)
@@ -93,16 +110,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     """``tabloader inspect``: rows, columns, types, missing counts, target distribution."""
     from tabloader.datasets import inspect_source
 
-    options = csv_kwargs(args)
-    if options.pop("encoding", "utf8").lower().replace("-", "") not in ("utf8", "utf_8"):
-        raise UsageError(
-            "inspect --encoding is not supported yet (the datasets' inspect_source has no "
-            "encoding option); convert the file to UTF-8, or use 'train'/'predict' --encoding"
-        )
     info = inspect_source(
         args.data,
         target=None if args.target is None else column_ref(args.target),
-        **options,
+        **csv_kwargs(args),
     )
     if args.json:
         write_json(info)
@@ -112,7 +123,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         f"({info['format']}, {info['files']} file{'s' if info['files'] != 1 else ''})"
     )
     print()
-    print(format_table(info["columns"], ["name", "type", "missing"]))
+    columns = [
+        {**c, "type": f"{c['type']} (partition)" if c.get("partition") else c["type"]}
+        for c in info["columns"]
+    ]
+    print(format_table(columns, ["name", "type", "missing"]))
     t = info.get("target")
     if t is not None:
         print()

@@ -12,6 +12,7 @@ from tabloader.cli._args import (
     add_csv_options,
     add_data_options,
     add_debug,
+    add_worker_options,
 )
 
 __all__ = ["build_parser"]
@@ -129,8 +130,13 @@ def _add_training_options(t: Any) -> None:
         help="fraction of rows held out for validation, stratified for classifiers (0 = none)",
     )
     t.add_argument("--seed", type=int, default=0, help="seed of the split and the training order")
-    t.add_argument("--device", default="auto", help="'auto' (CUDA when available), 'cpu', 'cuda'")
-    t.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    t.add_argument(
+        "--device",
+        default="auto",
+        help="'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'; 'cuda' without a GPU "
+        "is an error",
+    )
+    add_worker_options(t)
 
 
 def _add_model_input(p: Any) -> None:
@@ -144,6 +150,16 @@ def _add_model_input(p: Any) -> None:
         help="missing feature cells: fail, drop the rows, or fill with the training means "
         "saved in the model (default: 'mean' if the model was trained with --missing mean, "
         "else 'error')",
+    )
+    _add_unknown_levels(p)
+
+
+def _add_unknown_levels(p: Any) -> None:
+    p.add_argument(
+        "--unknown-levels",
+        choices=["error", "ignore"],
+        help="a categorical level that training never saw: fail, naming it, or encode it "
+        "as all zeros (no level) (default: 'error')",
     )
 
 
@@ -193,6 +209,7 @@ def _add_evaluate(sub: Any) -> None:
         help="missing cells: fail, drop the rows, or fill features with the training means "
         "(default: 'mean' if the model was trained with --missing mean, else 'error')",
     )
+    _add_unknown_levels(p)
     p.add_argument(
         "--target", help="the target column (default: the training target saved in the model)"
     )
@@ -211,7 +228,8 @@ def _add_inspect(sub: Any) -> None:
         help="describe a data file cheaply",
         formatter_class=HelpFormatter,
         description="Rows, columns, dtypes, missing counts and, with --target, the target's "
-        "distribution. Parquet row counts and null counts come from the file metadata.",
+        "distribution. Parquet row counts and null counts come from the file metadata; the "
+        "partition columns of a hive directory are listed too. Does not load torch.",
         epilog="examples:\n"
         "  tabloader inspect data/wine.parquet\n"
         "  tabloader inspect data/diabetes.csv --target target --json\n",

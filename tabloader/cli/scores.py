@@ -12,6 +12,7 @@ from tabloader.cli._args import UsageError, check_plot, column_ref
 from tabloader.cli._evaluate import raw_targets
 from tabloader.cli._input import model_spec, read_for_model
 from tabloader.cli._output import fmt, format_table, kv_table, save_figure, write_json
+from tabloader.cli._paths import check_outputs, writing
 
 __all__ = ["classification_scores", "cmd_evaluate", "regression_scores"]
 
@@ -73,9 +74,10 @@ def regression_scores(est: Any, X: Any, y: np.ndarray) -> dict[str, Any]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``tabloader evaluate MODEL FILE...``: the metrics of a saved model on labelled data."""
+    check_plot(args.plot)
+    check_outputs([("--plot", args.plot)], [("MODEL", args.model), ("DATA", args.data)])
     from tabloader.trainers import load
 
-    check_plot(args.plot)
     est = load(args.model)
     spec = model_spec(est, args.model)
     target = column_ref(args.target) if args.target is not None else spec.get("target")
@@ -176,4 +178,5 @@ def _plot(est: Any, X: Any, y: np.ndarray, result: dict[str, Any], path: str) ->
         a2.set_xlabel("predicted")
         a2.set_ylabel("residual (true - predicted)")
         a2.set_title(f"MAE {result['mae']:.4g}")
-    save_figure(fig, path)
+    with writing(f"--plot {path}"):
+        save_figure(fig, path)

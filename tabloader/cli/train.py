@@ -14,41 +14,53 @@ from typing import Any
 from tabloader.cli._args import (
     MODELS,
     TASK_MODELS,
+    RuntimeFailure,
     UsageError,
+    check_device,
     check_flag,
     check_plot,
     column_list,
     column_ref,
     csv_kwargs,
     estimator_params,
+    loader_options,
 )
 from tabloader.cli._evaluate import compare_with_sklearn, evaluate, raw_targets
 from tabloader.cli._output import fmt, format_table, isatty, kv_table, save_figure, write_json
+from tabloader.cli._paths import check_outputs, writing
 
 __all__ = ["cmd_train", "data_spec"]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """``tabloader train``; data-parallel when launched by torchrun (rank 0 reports)."""
+    """``tabloader train``; data-parallel when launched by torchrun (rank 0 reports).
+
+    The flags and the output paths are checked first, before torch loads.
+    """
+    task = _check(args)
     import torch.distributed as dist
 
     from tabloader.trainers import init_distributed, shutdown_distributed
 
     owned = not (dist.is_available() and dist.is_initialized()) and init_distributed()
     try:
-        return _train(args)
+        return _train(args, task)
     finally:
         if owned:
             shutdown_distributed()
 
 
 def _check(args: argparse.Namespace) -> str | None:
-    """The flag checks that argparse cannot do, before any data is read; returns the task
-    given by ``--task`` or implied by ``--model`` (None: to be inferred)."""
+    """The flag checks that argparse cannot do, before any data is read (the outputs
+    too: nothing is trained to be lost at the end); returns the task given by ``--task``
+    or implied by ``--model`` (None: to be inferred)."""
     check_flag(
         0.0 <= args.val_fraction < 1.0, "--val-fraction", "a number in [0, 1)", args.val_fraction
     )
     check_plot(args.plot)
+    loader_options(args)
+    check_outputs([("--out", args.out), ("--plot", args.plot)], [("DATA", args.data)])
+    check_device(args.device)
     if args.model is None:
         return args.task
     task = MODELS[args.model][1]
@@ -111,7 +123,8 @@ def _fit(
 
     est = getattr(trainers, cls_name)(**estimator_params(args), verbose=show_bar)
     fit_on: Any = train_ds
-    if args.num_workers:
+    workers = loader_options(args)
+    if workers:
         from tabloader.loaders import make_loader
 
         fit_on = make_loader(
@@ -119,18 +132,27 @@ def _fit(
             batch_size=trainers.resolve_batch_size(est.batch_size, len(train_ds)),
             shuffle=True,
             seed=args.seed,
-            num_workers=args.num_workers,
             remainder="uneven",  # under torchrun: every row once per epoch
+            **workers,
         )
     t0 = time.perf_counter()
-    est.fit(fit_on)
+    try:
+        est.fit(fit_on)
+    except (ConnectionError, EOFError) as exc:
+        if not workers:
+            raise
+        # the channel to a worker broke mid-batch: the worker died
+        raise RuntimeFailure(
+            f"lost a DataLoader worker process ({type(exc).__name__}: {exc}); it was killed, "
+            "or ran out of memory"
+        ) from exc
     return est, time.perf_counter() - t0
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, task_given: str | None) -> int:
     from tabloader.trainers import is_main_process
 
-    ds, train_ds, val_ds = _read_and_split(args, _check(args))
+    ds, train_ds, val_ds = _read_and_split(args, task_given)
     task = ds.task
     model = args.model or TASK_MODELS[task]
     cls_name = MODELS[model][0]
@@ -150,7 +172,8 @@ def _train(args: argparse.Namespace) -> int:
         comparison = compare_with_sklearn(est, train_ds, val_ds, task)
         result["sklearn"] = comparison
     if args.out:
-        est.save(args.out, metadata={"data": data_spec(ds, args)})
+        with writing(f"--out {args.out}"):
+            est.save(args.out, metadata={"data": data_spec(ds, args)})
         result["model_file"] = args.out
     if args.plot:
         _plot(est, args.plot, comparison, result.get("val_loss"))
@@ -301,4 +324,5 @@ def _plot(est: Any, path: str, comparison: dict[str, Any] | None, final_val: flo
     ax.set_ylabel("loss")
     ax.set_title(f"{type(est).__name__}")
     ax.legend()
-    save_figure(fig, path)
+    with writing(f"--plot {path}"):
+        save_figure(fig, path)
