@@ -487,6 +487,14 @@ def test_cli_trains_from_s3_and_says_what_is_missing(s3, tmp_path):
     assert done.returncode == 0, done.stderr
     assert out.exists()
     assert s3.keys["reader"][1] not in out.read_bytes().decode("latin-1")
+    for rel in ("csv/a.csv", "pq/a.parquet"):
+        preds = tmp_path / "preds.csv"
+        kept = _cli(s3, "predict", str(out), s3.url(rel), "--keep", "f0", "--out", str(preds))
+        assert kept.returncode == 0, kept.stderr
+        frame = pd.read_csv(preds)
+        read = pd.read_csv if rel.endswith(".csv") else pd.read_parquet
+        expected = read(s3.path(rel))["f0"].to_numpy()
+        np.testing.assert_allclose(frame["f0"].to_numpy(), expected, rtol=1e-6)
     missing = _cli(s3, "train", s3.url("csv/none.csv"), "--target", "label")
     assert missing.returncode == 2
     assert "s3://tabloader-test/data/csv/none.csv does not exist" in missing.stderr
