@@ -108,6 +108,15 @@ def overflow_error(name: str, where: str, row: str, value: Any) -> ParseError:
     )
 
 
+def column_numpy(col: Any) -> np.ndarray:
+    """A numeric Arrow array or chunked array (any number of chunks, none too) as numpy."""
+    if isinstance(col, pa.Array):
+        return np.asarray(col.to_numpy(zero_copy_only=False))
+    if col.num_chunks == 1:
+        return np.asarray(col.chunk(0).to_numpy(zero_copy_only=False))
+    return np.asarray(col.to_numpy())
+
+
 def _check_overflow(name: str, source: np.ndarray, out: np.ndarray, origin: Origin) -> None:
     """Raise when a finite ``source`` value became inf in float32 ``out``."""
     if source.dtype.kind != "f" or source.dtype.itemsize <= 4:
@@ -224,10 +233,7 @@ class Converter:
             all_finite &= self._write_numeric(X, numeric)
             if not all_finite:
                 for jj, name, col in numeric:
-                    src = col.to_numpy() if col.num_chunks == 1 else None
-                    if src is None:
-                        src = np.concatenate([c.to_numpy(zero_copy_only=False) for c in col.chunks])
-                    _check_overflow(name, np.asarray(src), X[:, jj], origin)
+                    _check_overflow(name, column_numpy(col), X[:, jj], origin)
         return Features(X, all_finite, cat_missing)
 
     def _write_numeric(self, X: np.ndarray, numeric: list[tuple[int, str, Any]]) -> bool:
@@ -332,10 +338,7 @@ class Converter:
                     f"regression target {name!r} in {origin.name} should be numeric, "
                     f"but has type {col.type}"
                 )
-            src = col.to_numpy() if isinstance(col, pa.Array) or col.num_chunks == 1 else None
-            if src is None:
-                src = np.concatenate([c.to_numpy(zero_copy_only=False) for c in col.chunks])
-            src = np.asarray(src)
+            src = column_numpy(col)
             with np.errstate(over="ignore", invalid="ignore"):
                 y = np.array(src, dtype=self.encoding.dtype).reshape(-1, 1)
             if len(y) and not _is_finite_sum(y):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
@@ -1949,3 +1950,13 @@ def test_a_stray_quote_in_a_header_name_does_not_open_a_field(tmp_path):
     ds = CsvDataset(p, target="y")
     assert ds.feature_names == ['a"b'] == list(pd.read_csv(p).columns[:1])
     np.testing.assert_array_equal(ds.features.numpy().ravel(), f32([1, 3]))
+
+
+def test_every_row_dropped_is_a_tabloader_error_not_a_numpy_one():
+    # a multi-index frame from a ragged CSV whose rows all have a gap (found by the fuzz test):
+    # the regression target's chunked column then has no chunks at all
+    frame = pd.read_csv(io.BytesIO(b"a,b,c,y\n,,0,,a,;0\n,,0,,a,0\n"))
+    with pytest.raises(errors.MissingValueError, match=r"missing=.drop. leaves nothing"):
+        TabularDataset.from_pandas(
+            frame, target="y", task="regression", categorical=["c"], missing="drop"
+        )
