@@ -20,7 +20,7 @@ from tabloader.datasets._columns import resolve_column
 from tabloader.datasets._csv_parse import parse_with_retry, read_text
 from tabloader.datasets._csv_text import CsvOptions, csv_header, csv_input
 from tabloader.datasets._encoding import infer_task
-from tabloader.datasets._remote import arrow_where, storage_error
+from tabloader.datasets._remote import arrow_where, hive_partitions, storage_error
 from tabloader.datasets._source import Source, detect_format, resolve_files, sniff_format
 from tabloader.errors import ParseError, SchemaError, UnsupportedFormatError
 
@@ -149,25 +149,7 @@ def _partitions(
     )
     if not nested or base_dir is None:
         return [], [{} for _ in files]
-    import pyarrow.dataset as pads  # (it imports pandas: only for partitioned directories)
-
-    where = [arrow_where(f)[0] for f in files]  # paths on the folder's filesystem
-    try:
-        dataset = pads.dataset(
-            where,
-            format="parquet",
-            partitioning=pads.HivePartitioning.discover(infer_dictionary=False),
-            partition_base_dir=arrow_where(base_dir)[0],
-            filesystem=arrow_where(base_dir)[1],
-        )
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ParseError(f"could not open the Parquet files of {base_dir}: {exc}") from exc
-    fields = [f for f in dataset.schema if f.name not in names]
-    found = {
-        os.path.normpath(fr.path): pads.get_partition_keys(fr.partition_expression)
-        for fr in dataset.get_fragments()
-    }
-    keys = [{f.name: found.get(os.path.normpath(p), {}).get(f.name) for f in fields} for p in where]
+    fields, keys = hive_partitions(files, base_dir, base_dir, names)
     return fields, keys
 
 

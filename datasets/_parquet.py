@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import torch
 
@@ -24,6 +23,7 @@ from tabloader.datasets._origin import ChunkOrigin
 from tabloader.datasets._remote import (
     arrow_where,
     footer_tail,
+    hive_partitions,
     is_remote,
     storage_error,
     with_filesystem,
@@ -171,25 +171,7 @@ def open_parquet(source: Source) -> ParquetFiles:
     no_keys: list[dict[str, Any]] = [{} for _ in files]
     if base_dir is None or not _has_partition_dirs(files, base_dir):
         return ParquetFiles(files, name, schema, set(schema.names), no_keys)
-    where = [arrow_where(f)[0] for f in files]  # paths on the one filesystem of a folder
-    try:
-        dataset = pads.dataset(
-            where,
-            format="parquet",
-            partitioning=pads.HivePartitioning.discover(infer_dictionary=False),
-            partition_base_dir=arrow_where(base_dir)[0],
-            filesystem=arrow_where(base_dir)[1],
-        )
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise ParseError(f"could not open the Parquet files of {name}: {exc}") from exc
-    part_fields = [f for f in dataset.schema if f.name not in schema.names]
-    found = {
-        os.path.normpath(fr.path): pads.get_partition_keys(fr.partition_expression)
-        for fr in dataset.get_fragments()
-    }
-    keys = [
-        {f.name: found.get(os.path.normpath(p), {}).get(f.name) for f in part_fields} for p in where
-    ]
+    part_fields, keys = hive_partitions(files, base_dir, name, schema.names)
     full = pa.schema(list(schema) + part_fields)
     return ParquetFiles(files, name, full, set(schema.names), keys)
 

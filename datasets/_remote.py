@@ -34,6 +34,7 @@ from tabloader._checks import type_error
 from tabloader.errors import (
     AccessError,
     DataFileNotFoundError,
+    ParseError,
     StorageError,
     TabloaderError,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "arrow_where",
     "as_input",
     "call",
+    "hive_partitions",
     "file_size",
     "file_stat",
     "footer_tail",
@@ -373,20 +375,7 @@ def _transient(err: BaseException) -> bool:
 
 def call(path: str, fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` for remote ``path``: typed errors, transient ones tried again."""
-    for attempt in range(1, RETRIES + 1):
-        try:
-            return fn(*args)
-        except OSError as exc:
-            err = storage_error(path, exc, attempt)
-            if err is None:
-                raise
-            if _transient(err) and attempt < RETRIES:
-                time.sleep(BACKOFF_S * 2 ** (attempt - 1))
-                continue
-            if isinstance(exc, TabloaderError):
-                raise
-            raise err from exc
-    raise AssertionError("unreachable")  # pragma: no cover
+    return next(retrying(path, lambda: iter((fn(*args),))))
 
 
 def retrying(path: str, make: Callable[[], Iterator[T]]) -> Iterator[T]:
@@ -524,3 +513,35 @@ def read_footer(path: str, size: int, mtime_ns: int | None = None) -> tuple[byte
     except (OSError, ValueError):
         md = None
     return tail[:-8], md
+
+
+def hive_partitions(
+    files: list[str], base_dir: str, name: str, names: list[str]
+) -> tuple[list[pa.Field], list[dict[str, Any]]]:
+    """The hive partition fields below ``base_dir`` (those not in ``names``) and each
+    file's keys, parsed by ``pyarrow.dataset``.
+
+    The one place the readers and ``inspect`` parse ``key=value`` folders; it imports
+    ``pyarrow.dataset`` (and so pandas) only when called.
+    """
+    import pyarrow.dataset as pads
+
+    where = [arrow_where(f)[0] for f in files]  # paths on the one filesystem of a folder
+    base, fs = arrow_where(base_dir)
+    try:
+        dataset = pads.dataset(
+            where,
+            format="parquet",
+            partitioning=pads.HivePartitioning.discover(infer_dictionary=False),
+            partition_base_dir=base,
+            filesystem=fs,
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ParseError(f"could not open the Parquet files of {name}: {exc}") from exc
+    fields = [f for f in dataset.schema if f.name not in names]
+    found = {
+        os.path.normpath(fr.path): pads.get_partition_keys(fr.partition_expression)
+        for fr in dataset.get_fragments()
+    }
+    keys = [{f.name: found.get(os.path.normpath(p), {}).get(f.name) for f in fields} for p in where]
+    return fields, keys
