@@ -1,11 +1,13 @@
 """Benchmark of small default fits under CPU contention (issue 11, the thread rule).
 
-Prints one Markdown table: the wall time of a default fit of a small table (500 rows
-by default) on an idle machine with one torch thread, and with torch's default
+Prints a Markdown table: the wall and CPU time of a default fit of a small table (500
+rows by default) on an idle machine with one torch thread, and with torch's default
 threads while ``--burners`` CPU-burning processes run, and their ratio (the issue's
 bound: at most 3x). Idle and loaded phases alternate ``--rounds`` times and the cells
-are medians, so that load from other processes on the machine drifts into both. The thread rule (``tabloader.trainers._params.resolve_threads``)
-keeps small fits on one intra-op thread whatever ``torch.get_num_threads()`` says.
+are medians, so that load from other processes on the machine drifts into both. The
+thread rule (``tabloader.trainers._params.resolve_threads``) keeps small fits on one
+intra-op thread, torch's and the BLAS libraries', whatever ``torch.get_num_threads()``
+says; ``--without-rule`` also times the loaded fits with the rule switched off.
 
 Run::
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the names, for mypy and editors; at run time they load on f
     from tabloader.datasets._inspect import inspect_source
     from tabloader.datasets._open import read_dataset, source_format
     from tabloader.datasets._parquet import ParquetDataset
+    from tabloader.datasets._remote import open_file
     from tabloader.datasets._split import split
     from tabloader.datasets._stream_base import TabularStream
     from tabloader.datasets._stream_csv import CsvStream
@@ -42,6 +43,7 @@ _LAZY = {
     "TabularStream": "tabloader.datasets._stream_base",
     "infer_task": "tabloader.datasets._encoding",
     "inspect_source": "tabloader.datasets._inspect",
+    "open_file": "tabloader.datasets._remote",
     "read_dataset": "tabloader.datasets._open",
     "source_format": "tabloader.datasets._open",
     "split": "tabloader.datasets._split",
@@ -51,6 +53,7 @@ _LIGHT = (
     "tabloader.datasets._columns",
     "tabloader.datasets._encoding",
     "tabloader.datasets._inspect",
+    "tabloader.datasets._remote",
 )
 
 
@@ -85,6 +88,7 @@ __all__ = [
     "TabularStream",
     "infer_task",
     "inspect_source",
+    "open_file",
     "read_dataset",
     "source_format",
     "split",

@@ -45,6 +45,7 @@ __all__ = [
     "as_input",
     "call",
     "hive_partitions",
+    "open_file",
     "file_size",
     "file_stat",
     "footer_tail",
@@ -545,3 +546,28 @@ def hive_partitions(
     }
     keys = [{f.name: found.get(os.path.normpath(p), {}).get(f.name) for f in fields} for p in where]
     return fields, keys
+
+
+def open_file(path: str | os.PathLike[str], filesystem: Any = None) -> pa.NativeFile:
+    """Open one data file for reading: a local path or a URL (``s3://``, ``gs://``, ...).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A local path, or a URL as the readers take it.
+    filesystem : pyarrow or fsspec filesystem, optional
+        A ready filesystem on which ``path`` lies (as the readers' ``filesystem=``).
+
+    Returns
+    -------
+    pyarrow.NativeFile
+        A sequential binary file (``read``), decompressed by the name's suffix (``.gz``,
+        ``.bz2``, ``.zst``, ...); use it as a context manager. Errors are the readers':
+        ``DataFileNotFoundError``, ``AccessError``, ``StorageError`` naming the URL.
+    """
+    source = with_filesystem(os.fspath(path), filesystem)
+    if not is_remote(source):
+        if not os.path.isfile(source):
+            raise DataFileNotFoundError(f"data file {source} does not exist")
+        return pa.input_stream(source, compression="detect")
+    return open_input_stream(source)

@@ -224,6 +224,40 @@ def test_train_table_output_and_plot(tmp_path):
     assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
 
 
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_train_plot_draws_the_validation_curve_per_epoch(tmp_path, monkeypatch, optimizer):
+    """The held-out split is the trainer's validation set: the model's history_ has its
+    loss every epoch, the last one that of the saved model, and --plot draws it."""
+    pytest.importorskip("matplotlib")
+    df = make_frame("logistic", n=300)
+    data = write(df, tmp_path / "d.parquet")
+    png, model_file = tmp_path / "loss.png", tmp_path / "m.pt"
+    args = ["train", str(data), "--target", "y", "--model", "logistic", "--json"]
+    args += ["--optimizer", optimizer, "--max-epochs", "8", "--val-fraction", "0.25"]
+    res = json.loads(run(*args, "--plot", str(png), "--out", str(model_file)).stdout)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    est = trainers.load(model_file)
+    hist = est.history_
+    assert len(hist) == res["epochs"] >= 2
+    assert all(np.isfinite(h["val_loss"]) and np.isfinite(h["train_loss"]) for h in hist)
+    # history's val_loss is the objective on the validation rows: the printed data loss
+    # (log-loss, computed by scikit-learn) plus alpha/2 ||coef||^2, at the kept epoch
+    objective = res["val_loss"] + est.alpha / 2 * float(np.sum(est.coef_**2))
+    kept = hist[-1] if optimizer == "lbfgs" else min(hist, key=lambda h: h["val_loss"])
+    assert kept["val_loss"] == pytest.approx(objective, rel=1e-5)
+    # the figure's data: both curves, one point per epoch
+    from tabloader.cli import train as train_cmd
+
+    figures = []
+    monkeypatch.setattr(train_cmd, "save_figure", lambda fig, path: figures.append(fig))
+    train_cmd._plot(est, str(tmp_path / "again.png"), None)
+    lines = {ln.get_label(): ln for ln in figures[0].axes[0].get_lines()}
+    assert set(lines) == {"training loss", "validation loss"}
+    np.testing.assert_allclose(lines["validation loss"].get_ydata(), [h["val_loss"] for h in hist])
+    np.testing.assert_allclose(lines["training loss"].get_ydata(), [h["train_loss"] for h in hist])
+    assert list(lines["validation loss"].get_xdata()) == list(range(1, len(hist) + 1))
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

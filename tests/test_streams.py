@@ -983,12 +983,6 @@ def test_trainer_fit_after_a_last_batch_state_reads_the_next_epoch(tmp_path):
     assert resumed.read[0] == epoch1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="trainers/_fit.py (LoaderSource) takes its statistics by iterating the training "
-    "loader, which consumes the resumed rest of the epoch; needs a statistics pass that does "
-    "not iterate the loader (e.g. stream.feature_stats-like scan over a copy)",
-)
 def test_trainer_resume_trains_on_exactly_the_remaining_rows(tmp_path):
     from tabloader.trainers import LinearRegressor
 
@@ -1002,8 +996,11 @@ def test_trainer_resume_trains_on_exactly_the_remaining_rows(tmp_path):
     resumed = _Spy(path, **kw)
     resumed.read = []
     resumed.load_state_dict(s.position(0, 4, 0))
-    LinearRegressor(max_epochs=1, tol=None).fit(resumed)
+    est = LinearRegressor(max_epochs=1, tol=None).fit(resumed)
     assert resumed.read[-1] == rest  # the one training epoch: exactly the rows not yet read
+    # the statistics: their own pass over the whole epoch, not the part left of it
+    assert len(resumed.read) == 2 and sorted(resumed.read[0]) == list(range(120))
+    np.testing.assert_allclose(est.mean_, resumed.feature_stats().mean.numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])

@@ -341,7 +341,7 @@ def test_fit_on_arrays_frames_tensors_datasets_and_loaders(kind):
 def test_fit_never_writes_into_the_callers_data():
     """The preconditioned table overwrites only a copy the fit made itself (a float64
     array's float32 copy, a validation split); float32 arrays, frames, tensors and
-    datasets are read, never written."""
+    datasets are read, never written, also as the validation set X_val."""
     X, y = _synthetic("binary", n=300)
     X32 = X.astype(np.float32)
     frame = pd.DataFrame(X32, columns=list("abcde"))
@@ -353,6 +353,8 @@ def test_fit_never_writes_into_the_callers_data():
             optimizer="adam", max_epochs=1, tol=None, validation_fraction=split
         )
         est.fit(x) if x is ds else est.fit(x, y)
+        if split is None:  # x as the validation set, and training on it
+            est.fit(x, X_val=x) if x is ds else est.fit(x, y, X_val=x, y_val=y)
     for x, b in zip(inputs, before, strict=True):
         np.testing.assert_array_equal(np.asarray(x.features if x is ds else x, np.float64), b)
 
@@ -438,6 +440,118 @@ def test_validation_history_and_early_stopping():
     rec = est.history_[-1]
     assert {"train_loss", "val_loss", "val_metric", "seconds"} <= set(rec)
     assert 0.5 < rec["val_metric"] <= 1.0
+
+
+def _val_oracle(kind, est, X_val, y_val):
+    """The objective on the validation rows by hand: scikit-learn's data loss (MSE or
+    log-loss) of the fitted model plus ``alpha / 2 * ||coef||^2``; and its metric."""
+    from sklearn.metrics import accuracy_score, log_loss, mean_squared_error, r2_score
+
+    penalty = est.alpha / 2 * float(np.sum(np.asarray(est.coef_) ** 2))
+    if kind == "regression":
+        pred = est.predict(X_val)
+        return mean_squared_error(y_val, pred) + penalty, r2_score(y_val, pred)
+    proba = est.predict_proba(X_val)
+    return (
+        log_loss(y_val, proba, labels=est.classes_) + penalty,
+        accuracy_score(y_val, est.predict(X_val)),
+    )
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "sgd"])
+def test_validation_set_loss_per_epoch_is_the_loss_by_hand(kind, optimizer):
+    X, y = _synthetic(kind, n=400)
+    X_tr, y_tr, X_val, y_val = X[:300], y[:300], X[300:], y[300:]
+    est = MODELS[kind](
+        optimizer=optimizer, max_epochs=12, tol=None, alpha=1e-2, batch_size=64, random_state=0
+    ).fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+    hist = est.history_
+    assert len(hist) == est.n_iter_ >= 2
+    assert all(np.isfinite(h["val_loss"]) for h in hist)  # one validation loss per epoch
+    assert [h["epoch"] for h in hist] == list(range(1, len(hist) + 1))
+    loss, metric = _val_oracle(kind, est, X_val, y_val)
+    # the last epoch's validation loss is that of the final coefficients (tol=None: no
+    # best epoch restored), the same objective as est.loss
+    assert hist[-1]["val_loss"] == pytest.approx(loss, rel=2e-6)
+    assert est.loss(X_val, y_val) == pytest.approx(loss, rel=1e-9)
+    assert hist[-1]["val_metric"] == pytest.approx(metric, rel=1e-5, abs=1e-6)
+    assert hist[-1]["val_loss"] < hist[0]["val_loss"]  # the curve follows the training
+
+
+def test_validation_set_is_watched_and_the_best_epoch_kept():
+    X, y = _synthetic("binary", n=400)
+    est = LogisticClassifier(
+        optimizer="adam", lr=0.1, alpha=0, max_epochs=300, n_iter_no_change=3, random_state=0
+    ).fit(X[:300], y[:300], X_val=X[300:], y_val=y[300:])
+    best = min(h["val_loss"] for h in est.history_)
+    assert est.n_iter_ < 300
+    assert est.loss(X[300:], y[300:]) == pytest.approx(best, rel=1e-5)
+
+
+def test_validation_fraction_with_lbfgs_records_each_iterates_loss():
+    # the L-BFGS iterates live in the solver: the validation loss was that of the
+    # initial zeros (log 2) at every iteration
+    X, y = _synthetic("binary", n=400)
+    est = LogisticClassifier(optimizer="lbfgs", validation_fraction=0.25, random_state=0)
+    hist = est.fit(X, y).history_
+    assert hist[0]["val_loss"] != pytest.approx(hist[-1]["val_loss"])
+    assert hist[-1]["val_loss"] < 0.9 * np.log(2)
+
+
+def test_validation_set_from_datasets_frames_and_with_loaders_and_streams(tmp_path):
+    from tabloader.datasets import ParquetStream, split
+
+    X, y = _synthetic("multiclass", n=400)
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+    frame["y"] = np.array(["a", "b", "c"])[y]
+    ds = TabularDataset.from_pandas(frame, target="y")
+    train, val = split(ds, [0.75, 0.25], seed=0, stratify=True)
+    kw = dict(optimizer="adam", max_epochs=4, tol=None, random_state=0)
+    on_ds = SoftmaxClassifier(**kw).fit(train, X_val=val)
+    X_val = pd.DataFrame(val.features.numpy(), columns=val.feature_names)
+    y_val = val.classes_[val.targets.numpy()]
+    on_frame = SoftmaxClassifier(**kw).fit(train, X_val=X_val, y_val=y_val)
+    assert [h["val_loss"] for h in on_ds.history_] == [h["val_loss"] for h in on_frame.history_]
+    assert on_ds.history_[-1]["val_loss"] == pytest.approx(on_ds.loss(X_val, y_val), rel=2e-6)
+    # a stream (or loader) trains; the validation set in memory is scored every epoch
+    path = tmp_path / "d.parquet"
+    frame.to_parquet(path, row_group_size=100)
+    stream = ParquetStream(path, target="y", batch_size=64, shuffle=True, seed=0)
+    est = SoftmaxClassifier(**kw).fit(stream, X_val=X_val, y_val=y_val)
+    assert len(est.history_) == est.n_iter_ == 4
+    assert est.history_[-1]["val_loss"] == pytest.approx(est.loss(X_val, y_val), rel=2e-6)
+    loader = DataLoader(TensorDataset(torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)))
+    est = SoftmaxClassifier(**kw).fit(loader, X_val=X[:50], y_val=y[:50])  # class indices
+    assert est.history_[-1]["val_loss"] == pytest.approx(est.loss(X[:50], y[:50]), rel=2e-6)
+
+
+@pytest.mark.parametrize(
+    ("fit_kw", "error", "match"),
+    [
+        (dict(y_val=[0, 1]), ValueError, "need X_val"),
+        (dict(X_val=np.zeros((4, 3)), y_val=[0, 1, 0, 1]), ValueError, "X_val has 3 features"),
+        (dict(X_val=np.zeros((4, 5)), y_val=[0, 1, 0]), ValueError, "one value per row"),
+        (dict(X_val=np.zeros((2, 5)), y_val=[0, 7]), ValueError, r"not among .* \[7\]"),
+        (dict(X_val=np.zeros((2, 5))), ValueError, "y_val should be given"),
+        (dict(X_val=DataLoader(TensorDataset(torch.zeros(2, 5)))), TypeError, "X_val should be"),
+        (
+            dict(X_val=np.zeros((2, 5)), y_val=[0, 1], sample_weight_val=[1.0]),
+            ValueError,
+            "sample_weight_val should have shape",
+        ),
+        (dict(X_val=np.full((2, 5), np.nan), y_val=[0, 1]), ValueError, "NaN"),
+    ],
+)
+def test_validation_set_errors(fit_kw, error, match):
+    X, y = _synthetic("binary", n=100)
+    with pytest.raises(error, match=match):
+        LogisticClassifier(max_epochs=2).fit(X, y, **fit_kw)
+    with pytest.raises(ValueError, match="validation_fraction should be None when fit gets X_val"):
+        LogisticClassifier(validation_fraction=0.2).fit(X, y, X_val=X[:5], y_val=y[:5])
+    names = pd.DataFrame(X, columns=list("abcde"))
+    with pytest.raises(ValueError, match="training data's features"):
+        LogisticClassifier().fit(names, y, X_val=names[list("edcba")], y_val=y)
 
 
 def test_warm_start_continues_and_verbose_bar(capsys):

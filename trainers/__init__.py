@@ -13,6 +13,7 @@ Layout (each module imports only those above it)::
     _distributed process groups, the data-parallel epoch and reductions
     _loop        the epoch loop and its small parts (averaging, early stopping, ...)
     _data        inputs as tensors, target encoding, the pass over a loader
+    _validation  fit's validation set (X_val, y_val) as tensors
     _fit         the one fit path: any input -> make_loader -> loop -> raw model
     _io          model files (no estimator import)
     _estimators  the scikit-learn estimators (thin glue) and load

@@ -30,7 +30,10 @@ __all__ = [
     "Task",
     "check_not_continuous",
     "prepare_memory",
+    "sample_weights",
     "scan_loader",
+    "score_targets",
+    "table_size",
 ]
 
 #: A classifier refuses a float target with more than CONTINUOUS_MIN_CLASSES distinct
@@ -226,8 +229,10 @@ def _from_array(est: Any, task: Task, X: Any, y: Any, dev: torch.device) -> Prep
     return Prepared(Xt, task.y_tensor(y_enc, dev), None, classes, int(X_np.shape[1]), names, owned)
 
 
-def _sample_weight(sample_weight: Any, n: int, dev: torch.device) -> torch.Tensor:
-    """Weights normalised to mean 1, float32 on ``dev``."""
+def sample_weights(
+    sample_weight: Any, n: int, dev: torch.device, name: str = "sample_weight"
+) -> torch.Tensor:
+    """Weights normalised to mean 1, float32 on ``dev`` (``name``: for messages)."""
     sw = (
         sample_weight.detach().cpu().numpy()
         if isinstance(sample_weight, torch.Tensor)
@@ -237,13 +242,38 @@ def _sample_weight(sample_weight: Any, n: int, dev: torch.device) -> torch.Tenso
         sw = np.full(n, float(sw))
     sw = np.asarray(sw, dtype=np.float64).reshape(-1) if sw.ndim == 1 else sw
     if sw.ndim != 1 or sw.shape[0] != n:
-        raise ValueError(f"sample_weight should have shape ({n},), but got shape {sw.shape}")
+        raise ValueError(f"{name} should have shape ({n},), but got shape {sw.shape}")
     if not np.all(np.isfinite(sw)) or np.any(sw < 0) or sw.sum() <= 0:
         raise ValueError(
-            "sample_weight should be finite, non-negative and not all zero, "
-            "but got sample_weight with negative, NaN, inf or only zero values"
+            f"{name} should be finite, non-negative and not all zero, "
+            f"but got {name} with negative, NaN, inf or only zero values"
         )
     return torch.from_numpy(sw * (len(sw) / sw.sum())).to(dev, torch.float32)
+
+
+def score_targets(X: Any, y: Any) -> Any:
+    """``y`` as an array; a TabularDataset ``X`` supplies its own (decoded) targets."""
+    if y is None:
+        if not isinstance(X, TabularDataset) or X.targets is None:
+            raise ValueError(
+                "y should be given unless X is a TabularDataset with targets, "
+                f"but got y=None and X of type {type(X).__name__}"
+            )
+        t = X.targets.detach().cpu().numpy()
+        if X.classes_ is None:
+            return t.reshape(-1)
+        return X.classes_[t.reshape(-1).astype(np.int64)]
+    return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
+
+
+def table_size(X: Any) -> tuple[int, int]:
+    """``(rows, features)`` of in-memory ``X`` for the thread rule (loaders: unbounded)."""
+    if isinstance(X, TabularDataset):
+        X = X.features
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) != 2:
+        return 1 << 40, 1
+    return int(shape[0]), int(shape[1])
 
 
 def prepare_memory(
@@ -263,7 +293,7 @@ def prepare_memory(
     if prep.X.shape[0] < 1:
         raise ValueError(f"Found array with 0 sample(s) (shape={tuple(prep.X.shape)})")
     if sample_weight is not None:
-        prep.w = _sample_weight(sample_weight, int(prep.X.shape[0]), dev)
+        prep.w = sample_weights(sample_weight, int(prep.X.shape[0]), dev)
     return prep
 
 

@@ -20,10 +20,11 @@ from tabloader.datasets import TabularDataset
 from tabloader.errors import ModelFileError
 from tabloader.trainers import _losses
 from tabloader.trainers._core import LinearCore
-from tabloader.trainers._data import Task
+from tabloader.trainers._data import Task, score_targets, table_size
 from tabloader.trainers._fit import FitResult, WarmStart, fit_model
 from tabloader.trainers._io import ModelState, damaged, raw_params, read_model, save_model
 from tabloader.trainers._params import limit_threads, validate_params
+from tabloader.trainers._validation import Validation
 
 __all__ = ["BaseTrainer", "LinearRegressor", "LogisticClassifier", "SoftmaxClassifier", "load"]
 
@@ -33,31 +34,6 @@ FITTED = (
     "history_", "model_", "mean_", "scale_", "device_", "converged_", "metadata_",
 )
 # fmt: on
-
-
-def _score_targets(X: Any, y: Any) -> Any:
-    """``y`` as an array; a TabularDataset ``X`` supplies its own (decoded) targets."""
-    if y is None:
-        if not isinstance(X, TabularDataset) or X.targets is None:
-            raise ValueError(
-                "y should be given unless X is a TabularDataset with targets, "
-                f"but got y=None and X of type {type(X).__name__}"
-            )
-        t = X.targets.detach().cpu().numpy()
-        if X.classes_ is None:
-            return t.reshape(-1)
-        return X.classes_[t.reshape(-1).astype(np.int64)]
-    return y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
-
-
-def _table_size(X: Any) -> tuple[int, int]:
-    """``(rows, features)`` of in-memory ``X`` for the thread rule (loaders: unbounded)."""
-    if isinstance(X, TabularDataset):
-        X = X.features
-    shape = getattr(X, "shape", None)
-    if shape is None or len(shape) != 2:
-        return 1 << 40, 1
-    return int(shape[0]), int(shape[1])
 
 
 def _module(coef: np.ndarray, intercept: np.ndarray, fit_intercept: bool) -> torch.nn.Linear:
@@ -193,7 +169,16 @@ class BaseTrainer(BaseEstimator):
         self._set_fitted(attrs)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> BaseTrainer:
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        *,
+        X_val: Any = None,
+        y_val: Any = None,
+        sample_weight_val: Any = None,
+    ) -> BaseTrainer:
         """Fit the model by minibatch gradient descent (or full-batch L-BFGS).
 
         Parameters
@@ -206,11 +191,18 @@ TabularDataset, stream or DataLoader
             sharding apply, ``batch_size``/``shuffle`` here do not); or a DataLoader
             yielding ``(X, y)`` batches (then ``y`` must be ``None``; classes are the
             class indices or labels it yields). Streams and loaders get their
-            standardisation statistics from one extra, exact pass.
+            standardisation statistics from one extra, exact pass (over a copy of a
+            stream: its position, a resumed epoch, stays for training).
         y : array-like of shape (n_samples,), optional
             Targets (any label type for the classifiers).
         sample_weight : array-like of shape (n_samples,), optional
             Per-row weights: the loss is the weighted mean ``sum(s_i l_i) / sum(s_i)``.
+        X_val, y_val, sample_weight_val : optional
+            A validation set in memory (arrays, a DataFrame, a tensor, or a
+            TabularDataset with ``y_val=None``), as ``validation_fraction``'s split:
+            ``history_`` records its ``val_loss`` and ``val_metric`` every epoch, the
+            stopping rule watches its loss, the best epoch is kept. Not with
+            ``validation_fraction``.
 
         Returns
         -------
@@ -225,8 +217,9 @@ TabularDataset, stream or DataLoader
             self._clear_fitted()
         try:
             params = validate_params(self)
-            with limit_threads(*_table_size(X), params.device):  # the data preparation
-                result = fit_model(self, self.task, X, y, sample_weight, params, warm)
+            with limit_threads(*table_size(X), params.device):  # the data preparation
+                val = Validation.of(X_val, y_val, sample_weight_val)
+                result = fit_model(self, self.task, X, y, sample_weight, params, warm, val)
         except BaseException:
             # no partial model: drop what validation set; warm starts keep the old fit
             self._clear_fitted()
@@ -377,8 +370,8 @@ class LinearRegressor(RegressorMixin, BaseTrainer):
     tol : float or None, default=1e-4
         The stopping rule on the objective: stop when the watched objective (the
         training objective -- on a fixed seeded subset of 65,536 rows for bigger
-        tables -- or the held-out loss) fell by less than ``tol`` (relative) over the
-        last epoch (or the epochs of 100 steps on tiny data). A ``ConvergenceWarning``
+        tables -- or the held-out loss) changed by less than ``tol`` (relative, down
+        or up) over the last epoch (the epochs of 100 steps on tiny data). A ``ConvergenceWarning``
         names the last relative decrease when ``max_epochs`` stops training first.
         ``None`` runs all ``max_epochs`` with a constant learning rate. For L-BFGS:
         stop when the gradient's max-norm (in the solver's preconditioned
@@ -389,7 +382,7 @@ class LinearRegressor(RegressorMixin, BaseTrainer):
         epochs that see 1,000,000 rows.
     validation_fraction : float or None, default=None
         Hold out this fraction (seeded) and watch its loss instead of the training
-        loss; the best epoch's parameters are kept.
+        loss; the best epoch's parameters are kept. (Or give ``fit`` an ``X_val``.)
     device : str or torch.device, default="auto"
         ``"auto"`` is CUDA when available, else the CPU. The data is moved there once.
         On the CPU, ``fit`` uses ``rows * features // 2**22`` intra-op threads (1 to
@@ -424,8 +417,8 @@ class LinearRegressor(RegressorMixin, BaseTrainer):
     n_iter_ : int
         Epochs run (L-BFGS: iterations).
     history_ : list of dict
-        Per epoch: ``train_loss``, ``val_loss`` and ``val_metric`` (when validating),
-        ``seconds``.
+        Per epoch: ``train_loss``, ``val_loss`` (the objective on the validation set)
+        and ``val_metric`` (when validating), ``seconds``.
     model_ : torch.nn.Linear
         The fitted model in raw feature space.
     mean_, scale_ : ndarray
@@ -444,7 +437,7 @@ class LinearRegressor(RegressorMixin, BaseTrainer):
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """R^2 of the predictions (``y`` defaults to a TabularDataset's own targets)."""
-        y = _score_targets(X, y)
+        y = score_targets(X, y)
         return float(r2_score(y, self.predict(X), sample_weight=sample_weight))
 
 
@@ -461,7 +454,7 @@ class _ClassifierBase(ClassifierMixin, BaseTrainer):
 
         ``y`` defaults to a TabularDataset's own targets (as labels).
         """
-        y = np.asarray(_score_targets(X, y))
+        y = np.asarray(score_targets(X, y))
         check_is_fitted(self)
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if unseen.size:

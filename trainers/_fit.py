@@ -5,7 +5,9 @@
 (:class:`MemorySource`) is validated, split, standardised once on the device and read
 through :func:`~tabloader.loaders.make_loader`; a stream becomes a loader through
 ``make_loader`` too, and loaders (:class:`LoaderSource`) give their statistics from one
-exact pass and are standardised batch by batch. Both then train the same
+exact pass (over a fresh copy of a stream, see :func:`statistics_batches`) and are
+standardised batch by batch. A validation set (``validation_fraction``'s split, or
+``fit``'s ``X_val``) is held in memory and standardised once. Both then train the same
 :class:`~tabloader.trainers._core.LinearCore` in :func:`~tabloader.trainers._loop.run_loop`
 (or full-batch L-BFGS), and the result is mapped back to raw feature space.
 """
@@ -34,6 +36,7 @@ from tabloader.trainers._lbfgs import lbfgs_fit
 from tabloader.trainers._loop import SAMPLE_ROWS, Tensors, TrainData, run_loop
 from tabloader.trainers._params import FitParams, limit_threads, resolve_batch_size
 from tabloader.trainers._precond import WHITEN_MAX_FEATURES, Standardization, empty_table
+from tabloader.trainers._validation import Validation
 
 __all__ = ["FitResult", "WarmStart", "distributed_context", "fit_model"]
 
@@ -99,7 +102,15 @@ class MemorySource:
 
     in_memory = True
 
-    def __init__(self, prep: Prepared, X: Any, task: Task, params: FitParams, ctx: Any) -> None:
+    def __init__(
+        self,
+        prep: Prepared,
+        X: Any,
+        task: Task,
+        params: FitParams,
+        ctx: Any,
+        val: Validation | None = None,
+    ) -> None:
         self.prep, self.task, self.params = prep, task, params
         if ctx is not None:  # every rank holds the whole table; make_loader shards it
             checksum = float(prep.X.sum(dtype=torch.float64)) + float(
@@ -119,8 +130,14 @@ class MemorySource:
         self.train: Tensors = (prep.X, prep.y, prep.w)
         self.val: Tensors | None = None
         self._sample: torch.Tensor | None = None
+        # a split is this fit's own copy (standardised in place); X_val is the caller's
+        self._val_owned = params.validation_fraction is not None
         if params.validation_fraction is not None:
             self._split(params.validation_fraction)
+        elif val is not None:
+            self.val = val.tensors(
+                task, prep.classes, prep.n_features, prep.feature_names, prep.X.device
+            )
 
     def _split(self, fraction: float) -> None:
         """A seeded validation split, before the statistics."""
@@ -178,13 +195,13 @@ class MemorySource:
 
     def train_data(self, std: Standardization, ctx: Any) -> TrainData:
         # a table this fit owns (a conversion's copy, a split) is overwritten in place
-        owned = self.prep.owned or self.val is not None
+        owned = self.prep.owned or self._val_owned
 
-        def apply(t: Tensors) -> Tensors:
-            return (std.features(t[0], inplace=owned), std.targets(t[1]), t[2])
+        def apply(t: Tensors, inplace: bool) -> Tensors:
+            return (std.features(t[0], inplace=inplace), std.targets(t[1]), t[2])
 
-        train = apply(self.train)
-        val = None if self.val is None else apply(self.val)
+        train = apply(self.train, owned)
+        val = None if self.val is None else apply(self.val, self._val_owned)
         batches = self._batches(train, ctx)
         idx = self.sample()
         monitor = None if idx is None else _take(train, idx)
@@ -232,14 +249,41 @@ class _Standardized:
         return len(self.loader)
 
 
+def statistics_batches(loader: Any) -> Any:
+    """The batches of the statistics pass over ``loader``: a pass that leaves its position.
+
+    Over a stream (``make_loader``'s loader, or a plain DataLoader), iterating the loader
+    itself would read the rest of a resumed epoch (``stream.load_state_dict``), and
+    training would start at the next epoch without those rows. The pass reads a fresh
+    copy of the stream instead: the whole epoch the loader reads next, this rank's share,
+    with the same settings and workers but without the resume position -- the rows the
+    statistics were always taken from. Other loaders are read once as they are (a
+    map-style epoch has no position within it).
+    """
+    stream = getattr(loader, "dataset", None)
+    if not isinstance(stream, TabularStream):
+        return loader
+    fresh = stream.configure()  # the same settings, epoch and resume position, ...
+    epoch = fresh.epoch
+    fresh.set_epoch(epoch + 1)  # ... which holds for its own epoch only: dropped here
+    fresh.set_epoch(epoch)
+    workers = int(getattr(loader, "num_workers", 0) or 0)
+    if not workers:
+        return make_loader(fresh)
+    context = getattr(loader, "multiprocessing_context", None)
+    return make_loader(fresh, num_workers=workers, multiprocessing_context=context)
+
+
 class LoaderSource:
     """A DataLoader (or a stream through ``make_loader``): statistics from one exact pass."""
 
     in_memory = False
 
-    def __init__(self, loader: Any, task: Task, params: FitParams, ctx: Any) -> None:
+    def __init__(
+        self, loader: Any, task: Task, params: FitParams, ctx: Any, val: Validation | None = None
+    ) -> None:
         self.loader, self.task, self.params = loader, task, params
-        scan = scan_loader(loader, task)
+        scan = scan_loader(statistics_batches(loader), task)
         ds = getattr(loader, "dataset", None)
         n_features = scan.n_features
         stats, max_label = scan.stats, scan.max_label
@@ -271,6 +315,11 @@ class LoaderSource:
             if names is not None and len(names) == self.n_features
             else None
         )
+        self.val = None
+        if val is not None:
+            self.val = val.tensors(
+                task, self.classes, self.n_features, self.feature_names, params.device
+            )
 
     def standardization(self) -> Standardization:
         f, s = self.n_features, self.stats
@@ -281,13 +330,28 @@ class LoaderSource:
 
     def train_data(self, std: Standardization, ctx: Any) -> TrainData:
         batches = _Standardized(self.loader, std, self.task, self.params.device)
-        return TrainData(batches, None, None, False, std.factor)
+        val = None
+        if self.val is not None:  # the caller's tensors: not in place
+            val = (std.features(self.val[0]), std.targets(self.val[1]), self.val[2])
+        return TrainData(batches, None, val, False, std.factor)
 
 
 def open_source(
-    est: Any, task: Task, X: Any, y: Any, sample_weight: Any, params: FitParams, ctx: Any
+    est: Any,
+    task: Task,
+    X: Any,
+    y: Any,
+    sample_weight: Any,
+    params: FitParams,
+    ctx: Any,
+    val: Validation | None = None,
 ) -> MemorySource | LoaderSource:
     """The training data as a source: a stream becomes a loader (``make_loader``)."""
+    if val is not None and params.validation_fraction is not None:
+        raise ValueError(
+            "validation_fraction should be None when fit gets X_val (both are the "
+            f"validation set: give one), but got validation_fraction={params.validation_fraction}"
+        )
     if isinstance(X, TabularStream):  # its own batch size, order and sharding
         X = make_loader(X)
     if isinstance(X, DataLoader):
@@ -296,9 +360,9 @@ def open_source(
                 "y and sample_weight should be None when X is a DataLoader, "
                 "but got a value for them"
             )
-        return LoaderSource(X, task, params, ctx)
+        return LoaderSource(X, task, params, ctx, val)
     prep = prepare_memory(est, task, X, y, sample_weight, params.device)
-    return MemorySource(prep, X, task, params, ctx)
+    return MemorySource(prep, X, task, params, ctx, val)
 
 
 # ---------------------------------------------------------------------- the fit
@@ -406,10 +470,14 @@ def fit_model(
     sample_weight: Any,
     params: FitParams,
     warm: WarmStart | None = None,
+    val: Validation | None = None,
 ) -> FitResult:
-    """Fit a linear model of ``task`` on any training input; the raw-space result."""
+    """Fit a linear model of ``task`` on any training input; the raw-space result.
+
+    ``val``: ``fit``'s validation set (``X_val``, ...), recorded and watched every epoch.
+    """
     ctx, params = distributed_context(params)
-    source = open_source(est, task, X, y, sample_weight, params, ctx)
+    source = open_source(est, task, X, y, sample_weight, params, ctx, val)
     classes = source.classes
     if (
         warm is not None

@@ -196,7 +196,8 @@ def lbfgs_fit(
     ftol : float
         At least ``64 * eps``.
     callback : callable, optional
-        ``callback(loss)`` after each iteration.
+        ``callback(loss)`` after each iteration, with that iteration's parameters in
+        ``core.params``.
 
     Returns
     -------
@@ -207,8 +208,9 @@ def lbfgs_fit(
 
     fun = _Objective(core, X, y, w)
 
-    def cb(*_: Any) -> None:
-        if callback is not None:
+    def cb(xk: np.ndarray) -> None:
+        if callback is not None:  # core.params holds the iterate (e.g. for a validation loss)
+            core.params.copy_(torch.from_numpy(fun.theta(xk)))
             callback(fun.loss)
 
     theta = core.params.double().cpu().numpy()

@@ -122,18 +122,18 @@ def read_keep_columns(
     """
     import pandas as pd
 
-    from tabloader.datasets._remote import arrow_where, is_remote, open_input_stream
+    from tabloader.datasets import open_file
 
     refs = column_list(keep) or []
     fmt = _format(source)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        where, fs = arrow_where(source)
-        table = pq.read_table(where, filesystem=fs)
+        table = pq.read_table(source)  # (pyarrow opens s3://, gs://, hdfs:// URLs itself)
         frame = table.select(_resolve(refs, table.column_names)).to_pandas()
     else:
-        if not (is_remote(source) or os.path.isfile(source)):
+        remote = "://" in source and not source.startswith("file://")
+        if not (remote or os.path.isfile(source)):
             raise UsageError(
                 f"--keep needs DATA to be one CSV file or one Parquet file or directory, "
                 f"but got {source!r}"
@@ -141,7 +141,7 @@ def read_keep_columns(
         csv = csv_options(spec, args)
         header = csv.get("header", True)
         delimiter = csv.get("delimiter") or ("\t" if ".tsv" in source.lower() else ",")
-        stream = open_input_stream(source) if is_remote(source) else None
+        stream = open_file(source) if remote else None
         frame = pd.read_csv(
             source if stream is None else stream,
             sep=delimiter,

@@ -127,7 +127,8 @@ def _add_training_options(t: Any) -> None:
         "--val-fraction",
         type=float,
         default=0.2,
-        help="fraction of rows held out for validation, stratified for classifiers (0 = none)",
+        help="fraction of rows held out for validation, stratified for classifiers; the "
+        "trainer's validation set, its loss recorded every epoch (0 = none)",
     )
     t.add_argument("--seed", type=int, default=0, help="seed of the split and the training order")
     t.add_argument(

@@ -116,9 +116,13 @@ def _read_and_split(args: argparse.Namespace, task: str | None) -> tuple[Any, An
 
 
 def _fit(
-    args: argparse.Namespace, cls_name: str, train_ds: Any, show_bar: bool
+    args: argparse.Namespace, cls_name: str, train_ds: Any, val_ds: Any, show_bar: bool
 ) -> tuple[Any, float]:
-    """Fit the trainer on ``train_ds`` (through worker processes with ``--num-workers``)."""
+    """Fit the trainer on ``train_ds`` (through worker processes with ``--num-workers``).
+
+    The held-out ``val_ds`` (or None) is the trainer's validation set: its loss per epoch
+    goes into ``history_`` (the ``--plot`` curve), watched by the stopping rule.
+    """
     from tabloader import trainers
 
     est = getattr(trainers, cls_name)(**estimator_params(args), verbose=show_bar)
@@ -137,7 +141,7 @@ def _fit(
         )
     t0 = time.perf_counter()
     try:
-        est.fit(fit_on)
+        est.fit(fit_on, X_val=val_ds)
     except (ConnectionError, EOFError) as exc:
         if not workers:
             raise
@@ -158,7 +162,7 @@ def _train(args: argparse.Namespace, task_given: str | None) -> int:
     cls_name = MODELS[model][0]
     main = is_main_process()  # under torchrun: only rank 0 prints and writes
     show_bar = main and not args.quiet and not args.json and isatty(sys.stderr)
-    est, fit_seconds = _fit(args, cls_name, train_ds, show_bar)
+    est, fit_seconds = _fit(args, cls_name, train_ds, val_ds, show_bar)
     if not main:
         return 0
     result = _results(args, est, ds, train_ds, val_ds, task)
@@ -176,7 +180,7 @@ def _train(args: argparse.Namespace, task_given: str | None) -> int:
             est.save(args.out, metadata={"data": data_spec(ds, args)})
         result["model_file"] = args.out
     if args.plot:
-        _plot(est, args.plot, comparison, result.get("val_loss"))
+        _plot(est, args.plot, comparison)
         result["plot"] = args.plot
     if args.json:
         write_json(result)
@@ -299,11 +303,11 @@ def _print_train(result: dict[str, Any], comparison: dict[str, Any] | None) -> N
     print(format_table(_metric_rows(result, comparison)))
 
 
-def _plot(est: Any, path: str, comparison: dict[str, Any] | None, final_val: float | None) -> None:
-    """Training and validation loss per epoch as a PNG, written atomically.
+def _plot(est: Any, path: str, comparison: dict[str, Any] | None) -> None:
+    """Training and validation loss per epoch (``history_``) as a PNG, written atomically.
 
-    The validation curve comes from ``history_`` when the trainer recorded one; the CLI's
-    own held-out split is scored once, after training, and drawn as a point.
+    The validation curve is there when a split was held out (``--val-fraction``): the
+    trainer got it as its validation set and recorded its loss every epoch.
     """
     import matplotlib
 
@@ -316,12 +320,10 @@ def _plot(est: Any, path: str, comparison: dict[str, Any] | None, final_val: flo
     ax.plot(epochs, [h.get("train_loss") for h in hist], label="training loss", marker=".")
     if any(h.get("val_loss") is not None for h in hist):
         ax.plot(epochs, [h.get("val_loss") for h in hist], label="validation loss", marker=".")
-    elif final_val is not None and epochs:
-        ax.plot([epochs[-1]], [final_val], "s", color="C1", label="validation loss (final model)")
     if comparison is not None:
         ax.axhline(comparison["objective"], color="k", ls="--", lw=1, label="scikit-learn optimum")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+    ax.set_ylabel("objective (mean loss + L2 term)")
     ax.set_title(f"{type(est).__name__}")
     ax.legend()
     with writing(f"--plot {path}"):
