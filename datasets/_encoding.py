@@ -26,7 +26,7 @@ from tabloader.datasets._arrow import (
 )
 from tabloader.datasets._columns import ColumnSpec
 from tabloader.datasets._precision import PrecisionCheck
-from tabloader.errors import TargetError
+from tabloader.errors import ParseError, TargetError
 
 __all__ = ["MAX_INFERRED_CLASSES", "Encoding", "EncodingLearner", "infer_task", "sorted_levels"]
 
@@ -257,7 +257,7 @@ class EncodingLearner:
         levels = dict(self.levels)
         for c in self.categorical:
             if c not in levels:
-                levels[c] = sorted_unique(merge_unique(self._uniq[c]))
+                levels[c] = _valid_text(sorted_unique(merge_unique(self._uniq[c])), c, where)
         task, classes = self.task, self.classes
         if self.need_classes and self.target is not None:
             if self._capped:
@@ -267,7 +267,7 @@ class EncodingLearner:
                 if task is None:
                     task = infer_task(values)
                 if task != "regression":
-                    classes = sorted_unique(values)
+                    classes = _valid_text(sorted_unique(values), self.target, where)
                     if task == "binary" and len(classes) != 2:
                         raise binary_classes_error(self.target, where, classes, given=False)
         if self.target is not None and task is None:
@@ -288,3 +288,17 @@ class EncodingLearner:
 def given_fill_values(spec: ColumnSpec) -> dict[str, float]:
     """The fill values the caller gave (``fill_values=``), as floats."""
     return {str(k): float(v) for k, v in (spec.fill_values or {}).items()}
+
+
+def _valid_text(values: pa.Array, column: str, where: str) -> pa.Array:
+    """``values`` (the levels or classes of ``column``), checked to be valid UTF-8 text."""
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        try:
+            values.validate(full=True)
+        except pa.ArrowInvalid as exc:
+            raise ParseError(
+                f"column {column!r} of {where} holds text that is not valid UTF-8 ({exc}); "
+                "the file is corrupt or in another encoding: re-write it, or read it with "
+                "encoding= (CSV)"
+            ) from exc
+    return values

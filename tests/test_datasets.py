@@ -1960,3 +1960,11 @@ def test_every_row_dropped_is_a_tabloader_error_not_a_numpy_one():
         TabularDataset.from_pandas(
             frame, target="y", task="regression", categorical=["c"], missing="drop"
         )
+
+
+def test_invalid_utf8_text_in_an_arrow_table_is_a_parse_error():
+    # found by the fuzz test: a damaged Parquet file pyarrow reads without page checksums
+    bad = pa.array([b"a", b"caf\x99"], type=pa.binary()).cast(pa.string(), safe=False)
+    table = pa.table({"c": bad, "y": [0.0, 1.0]})
+    with pytest.raises(errors.ParseError, match=r"column 'c' of .* not valid UTF-8"):
+        TabularDataset.from_arrow(table, target="y", categorical=["c"])
