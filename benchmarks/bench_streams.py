@@ -121,6 +121,8 @@ def _measure(kind: str, path: str, batch_size: int, features: int) -> dict:
     else:
         rb = next(iter(pacsv.open_csv(path)))
     _to_tensors(rb, features)
+    if kind == "parquet_limit_blocked":
+        _to_tensors_blocked(rb, features)  # (imports tabloader)
 
     t0 = time.perf_counter()
     c0 = time.process_time()

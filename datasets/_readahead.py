@@ -153,6 +153,8 @@ class ReadAhead:
         while True:
             with self._cond:
                 while not self._queues.get(pos):
+                    if self._stop:  # closed: a reader thread waiting here ends too
+                        return
                     self._cond.wait()
                 kind, payload, size = self._queues[pos].popleft()
                 self._bytes -= size

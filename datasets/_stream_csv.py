@@ -221,11 +221,12 @@ class CsvStream(RemoteUnits, TabularStream):
         if unit.stop <= unit.start:
             return
         with open_input_file(path) as fh:
-            data = fh.read_at(unit.stop - unit.start, unit.start)
+            fh.seek(unit.start)  # a pool buffer, not bytes: no copy, no fresh pages
+            data = fh.read_buffer(unit.stop - unit.start)
         if opts.comment is not None:
             c = opts.comment.encode()
             data = b"".join(
-                ln for ln in data.splitlines(keepends=True) if not ln.lstrip().startswith(c)
+                ln for ln in bytes(data).splitlines(keepends=True) if not ln.lstrip().startswith(c)
             )
         if len(data) == 0 or (len(data) < 4096 and bytes(data).isspace()):
             return

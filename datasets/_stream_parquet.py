@@ -163,17 +163,19 @@ class ParquetStream(RemoteUnits, TabularStream):
         return pf
 
     def _unit_file(self, fi: int) -> pq.ParquetFile:
-        """The file to read a unit from: the cached one locally; remotely one per thread
-        (the read-ahead threads read at the same time), with the footer read once."""
+        """The file to read a unit from: the cached one in the main thread; in other
+        threads (the stream's reader thread, the remote read-ahead threads: they read at
+        the same time, which one ``ParquetFile`` does not allow) one per thread, with the
+        footer read once."""
         path = self._files[fi]
-        if not is_remote(path):
+        if not is_remote(path) and threading.current_thread() is threading.main_thread():
             return self._file(fi)
         cache = self.__dict__.setdefault("_thread_files", {})
         key = (os.getpid(), threading.get_ident(), fi)
         if key not in cache:
             alive = {t.ident for t in threading.enumerate()}
-            for k in [k for k in cache if k[1] not in alive]:
-                del cache[k]  # files of read-ahead threads that ended
+            for k in [k for k in list(cache) if k[1] not in alive]:  # (threads add keys)
+                cache.pop(k, None)  # files of reader threads that ended
             metadata = self._file(fi).metadata
             try:
                 cache[key] = pq.ParquetFile(

@@ -210,7 +210,7 @@ class StreamRows:
 
     Subclasses provide ``_read_unit`` (raw Arrow chunks of a unit), ``_origin`` (how a
     chunk's rows are named in messages), ``_units``, ``_columns``, ``_converter``,
-    ``shuffle_buffer``, ``seed``, ``batch_size`` and ``n_features``.
+    ``shuffle_buffer``, ``seed`` and ``n_features``.
     """
 
     _units: list[Unit]
@@ -220,7 +220,6 @@ class StreamRows:
     _fingerprints: list[dict[str, Any]]
     shuffle_buffer: int
     seed: int
-    batch_size: int
 
     @property
     def n_features(self) -> int:
@@ -356,7 +355,7 @@ class StreamRows:
         the permuted buffer).
         """
         S = self.shuffle_buffer
-        B = self.batch_size
+        B = plan.batch_sizes[0] if plan.batch_sizes else 1  # the batch grid (full batches)
         n_seg = plan.stop - plan.start
         i0 = skip_rows // S
         direct = self._converter.missing != "drop"

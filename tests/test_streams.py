@@ -1131,3 +1131,64 @@ def test_csv_quoted_line_break_across_a_byte_range_is_named(tmp_path):
         CsvStream(path, target="y", features=["a"], batch_size=8, block_size=138)
     ok = CsvStream(path, target="y", features=["a"], batch_size=8, block_size=1 << 20)
     assert ok.n_rows == 60  # inside one byte range it is read
+
+
+def _odd_parquet(path, n=1_003):
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.standard_normal((n, 3)).astype("float32"), columns=["a", "b", "c"])
+    frame["y"] = np.arange(n, dtype="float32")
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=97)
+    return frame
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_reader_thread_ends_when_an_iteration_is_left_early(tmp_path, shuffle):
+    import gc
+    import threading
+    import time
+
+    _odd_parquet(tmp_path / "a.parquet")
+    stream = ParquetStream(
+        tmp_path / "a.parquet", target="y", batch_size=7, chunk_rows=13, shuffle=shuffle, seed=0
+    )
+    for _ in range(5):
+        it = iter(stream)
+        next(it)
+        del it
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        alive = [t.name for t in threading.enumerate() if t.name.startswith("tabloader")]
+        if not alive:
+            break
+        time.sleep(0.05)
+    assert alive == []
+
+
+@pytest.mark.parametrize("batch_size", [1, 6, 13, 50, 2_000])
+@pytest.mark.parametrize("chunk_rows", [5, 13, 97])
+def test_batches_across_odd_chunk_boundaries_are_the_rows_in_order(
+    tmp_path, batch_size, chunk_rows
+):
+    # oracle: pyarrow's read of the file; batches that span chunks and row groups are copied
+    frame = _odd_parquet(tmp_path / "a.parquet")
+    stream = ParquetStream(
+        tmp_path / "a.parquet", target="y", batch_size=batch_size, chunk_rows=chunk_rows
+    )
+    batches = list(stream)
+    assert [len(b[0]) for b in batches[:-1]] == [batch_size] * (len(batches) - 1)
+    X = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    np.testing.assert_array_equal(X.numpy(), frame[["a", "b", "c"]].to_numpy())
+    np.testing.assert_array_equal(y.numpy()[:, 0], frame["y"].to_numpy())
+
+
+def test_feature_stats_during_a_paused_iteration(tmp_path):
+    frame = _odd_parquet(tmp_path / "a.parquet")
+    stream = ParquetStream(tmp_path / "a.parquet", target="y", batch_size=10, chunk_rows=13)
+    it = iter(stream)
+    first = next(it)
+    stats = stream.feature_stats()  # reads the file while the iteration holds its reader
+    np.testing.assert_allclose(stats.mean, frame[["a", "b", "c"]].to_numpy("float64").mean(0))
+    rest = torch.cat([first[1], *[b[1] for b in it]])
+    np.testing.assert_array_equal(rest.numpy()[:, 0], frame["y"].to_numpy())
