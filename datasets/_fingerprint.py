@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tabloader.datasets._remote import file_stat, is_remote, read_footer
-from tabloader.errors import DataChangedError
+from tabloader.errors import DataChangedError, ParseError
+
+T = TypeVar("T")
 
 __all__ = ["check_unchanged", "differences", "fingerprint", "same_files"]
 
@@ -154,3 +157,22 @@ def same_files(saved: Sequence[dict[str, Any]], mine: Sequence[dict[str, Any]]) 
                 f"{new.get('path')} is not the one the state was saved with ({'; '.join(what)}); "
                 f"{fix}"
             )
+
+
+def read_checked(
+    fp: dict[str, Any] | None, opening: str, reading: str, items: Callable[[], Iterator[T]]
+) -> Iterator[T]:
+    """``items()``, after checking the file's size and time against ``fp``; a read error of
+    a file that changed meanwhile becomes a :class:`DataChangedError` (``opening`` and
+    ``reading`` say where it was noticed)."""
+    if fp is not None:
+        check_unchanged(fp, footer=False, during=f", noticed when opening {opening}")
+    try:
+        yield from items()
+    except (ParseError, OSError, pa.ArrowInvalid) as exc:
+        if fp is not None:
+            try:
+                check_unchanged(fp, during=f", noticed while reading {reading}")
+            except DataChangedError as changed:
+                raise changed from exc
+        raise

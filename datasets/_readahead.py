@@ -20,10 +20,9 @@ from typing import Any, cast
 import pyarrow as pa
 
 from tabloader._plan import EpochLayout
-from tabloader.datasets._fingerprint import check_unchanged
+from tabloader.datasets._fingerprint import read_checked
 from tabloader.datasets._remote import RemotePath, retrying
 from tabloader.datasets._stream_rows import Chunk, StreamRows, Unit
-from tabloader.errors import DataChangedError, ParseError
 
 __all__ = ["READ_AHEAD_BYTES", "ReadAhead", "RemoteUnits"]
 
@@ -210,18 +209,12 @@ class RemoteUnits(StreamRows):
             return
         path = self._files[units[0].file]
         fp = self._fingerprints[units[0].file] if self._fingerprints else None
-        if fp is not None:
-            where = f", noticed when opening {self._unit_name(units[0])}"
-            check_unchanged(fp, footer=False, during=where)
-        try:
-            yield from retrying(path, lambda: self._fetch_group(units, columns))
-        except (ParseError, OSError, pa.ArrowInvalid) as exc:
-            if fp is not None:
-                try:
-                    check_unchanged(fp, during=f", noticed while reading {path}")
-                except DataChangedError as changed:
-                    raise changed from exc
-            raise
+        yield from read_checked(
+            fp,
+            self._unit_name(units[0]),
+            path,
+            lambda: retrying(path, lambda: self._fetch_group(units, columns)),
+        )
 
     def _read(self, unit: Unit, columns: list[str]) -> Iterator[Item]:
         """A planned remote unit from the read-ahead, which read it with the stream's

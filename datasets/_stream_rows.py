@@ -26,9 +26,9 @@ import torch
 from tabloader._plan import EpochLayout
 from tabloader._random import numpy_generator
 from tabloader.datasets._convert import Converter
-from tabloader.datasets._fingerprint import check_unchanged
+from tabloader.datasets._fingerprint import check_unchanged, read_checked
 from tabloader.datasets._origin import ChunkOrigin
-from tabloader.errors import DataChangedError, ParseError
+from tabloader.errors import DataChangedError
 
 __all__ = ["READ_AHEAD_CHUNKS", "Prefetch", "StreamRows", "Unit", "cut"]
 
@@ -236,19 +236,8 @@ class StreamRows:
         """:meth:`_read_unit`, after checking the file's size and time; a read error of a
         file that changed meanwhile is a :class:`DataChangedError`."""
         fp = self._fingerprints[unit.file] if self._fingerprints else None
-        if fp is not None:
-            check_unchanged(
-                fp, footer=False, during=f", noticed when opening {self._unit_name(unit)}"
-            )
-        try:
-            yield from self._read_unit(unit, columns)
-        except (ParseError, OSError, pa.ArrowInvalid) as exc:
-            if fp is not None:
-                try:
-                    check_unchanged(fp, during=f", noticed while reading {self._unit_name(unit)}")
-                except DataChangedError as changed:
-                    raise changed from exc
-            raise
+        name = self._unit_name(unit)
+        yield from read_checked(fp, name, name, lambda: self._read_unit(unit, columns))
 
     def _unit_name(self, unit: Unit) -> str:
         if unit.start < 0:
